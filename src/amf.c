@@ -1,0 +1,1 @@
+#include "rtmpd/amf.h"

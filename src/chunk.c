@@ -1,0 +1,1 @@
+#include "rtmpd/chunk.h"

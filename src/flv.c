@@ -1,0 +1,1 @@
+#include "rtmpd/flv.h"
