@@ -37,7 +37,8 @@ enum rtmpd_hs_form {
 };
 
 struct rtmpd_hs_opts {
-    /* Timestamp put in our C1/S1 (ms, arbitrary epoch). */
+    /* Timestamp put in our C1/S1 (ms, arbitrary epoch); also the time2
+     * field (bytes 4..7) of a simple-form S2/C2 echo. */
     uint32_t epoch;
     /* Client only: send a digest C1 (schema 1 by default, like Flash Player
      * and librtmp) instead of a simple one. */
@@ -55,17 +56,15 @@ struct rtmpd_hs {
     uint8_t state;
     uint8_t form;             /* enum rtmpd_hs_form actually in use */
     uint8_t peer_verified;    /* the peer's digest/echo validated */
-    uint8_t client_digest;
-    uint8_t client_schema;
     uint32_t epoch;
     size_t in_len;            /* bytes of the current input unit held */
-    size_t out_len;           /* bytes of pending output */
+    size_t out_len;           /* end of the output produced so far */
     size_t out_off;           /* bytes of output already taken */
     uint8_t own_digest[RTMPD_HS_DIGEST_LEN]; /* digest of our C1/S1 */
-    uint8_t random[RTMPD_HS_PACKET * 2];
-    uint8_t own[RTMPD_HS_PACKET];            /* our C1 or S1 as sent */
-    uint8_t in[1 + RTMPD_HS_PACKET * 2];     /* C0C1 / C2 / S0S1S2 */
-    uint8_t out[1 + RTMPD_HS_PACKET * 2];    /* S0S1S2 / C0C1 / C2 */
+    uint8_t in[1 + RTMPD_HS_PACKET * 2];     /* C0C1 (server) / S0S1S2 (client) */
+    /* S0S1S2 (server) / C0C1C2 (client), random-filled at init. Never
+     * compacted: out[1..1536] stays our C1/S1 until the handshake ends. */
+    uint8_t out[1 + RTMPD_HS_PACKET * 2];
 };
 
 /*
@@ -80,9 +79,11 @@ int rtmpd_hs_init(struct rtmpd_hs *hs, enum rtmpd_hs_role role,
  * Feeds received bytes. Consumes at most the bytes that belong to the
  * handshake: anything after C2 (server) or S2 (client) is left to the chunk
  * decoder. Returns the number of bytes consumed (>= 0), or a negative error:
- * RTMPD_E_HS_VERSION when C0/S0 is not 3, RTMPD_E_HS_STATE when called after
- * the handshake is done. Output produced along the way is read with
- * rtmpd_hs_output(). Fed one byte at a time it produces the same output.
+ * RTMPD_E_HS_VERSION when C0/S0 is not 3 (checked as soon as that byte
+ * arrives), RTMPD_E_HS_STATE when called after the handshake is done or has
+ * failed, RTMPD_E_NOMEM when HMAC fails. Errors are final. Output produced
+ * along the way is read with rtmpd_hs_output(). Fed one byte at a time it
+ * produces the same output and consumes the same total.
  */
 ssize_t rtmpd_hs_feed(struct rtmpd_hs *hs, const uint8_t *in, size_t len);
 
