@@ -69,28 +69,39 @@ struct rtmpd_amf_value {
 };
 
 struct rtmpd_amf_limits {
-    uint32_t max_depth;   /* nesting of objects/arrays; default 64 */
+    uint32_t max_depth;   /* nesting of objects/arrays; default 64, at most RTMPD_AMF_MAX_DEPTH_CAP */
     uint32_t max_values;  /* values per decoder between resets; default 65536 */
 };
 
 #define RTMPD_AMF_MAX_DEPTH_DEFAULT 64u
 #define RTMPD_AMF_MAX_VALUES_DEFAULT 65536u
+/*
+ * Hard ceiling on max_depth (larger settings are clamped to it). Decoding
+ * and encoding recurse once per nesting level, so this bounds stack use
+ * whatever the configuration says.
+ */
+#define RTMPD_AMF_MAX_DEPTH_CAP 1024u
 
 struct rtmpd_amf_arena_block;
+struct rtmpd_amf_traits;
 
 /* Decoder state: arena and reference tables. Private fields. */
 struct rtmpd_amf_dec {
     struct rtmpd_amf_limits lim;
     struct rtmpd_amf_arena_block *blocks;
+    size_t mem;           /* bytes held: arena blocks and tables */
     uint32_t nvalues;
-    /* AMF0 complex-object table (for 0x07 references) */
+    /* AMF0 complex-object table (for 0x07 references): only its size */
     uint32_t amf0_objects;
-    /* AMF3 tables */
+    /* AMF3 tables; objects only counted, strings and traits kept */
     struct rtmpd_amf_str *strings;
     uint32_t nstrings, cap_strings;
     uint32_t amf3_objects;
-    void *traits;
+    struct rtmpd_amf_traits *traits;
     uint32_t ntraits, cap_traits;
+    /* members of the objects being decoded, innermost last */
+    struct rtmpd_amf_prop *scratch;
+    uint32_t nscratch, cap_scratch;
 };
 
 /* Initialises a decoder; `lim` may be NULL or have zero fields for defaults. */
@@ -102,6 +113,9 @@ void rtmpd_amf_dec_reset(struct rtmpd_amf_dec *d);
 /* Frees everything; the decoder may be initialised again. */
 void rtmpd_amf_dec_release(struct rtmpd_amf_dec *d);
 
+/* Bytes currently held by the decoder (arena and reference tables). */
+size_t rtmpd_amf_dec_memory(const struct rtmpd_amf_dec *d);
+
 /*
  * Decodes one AMF0 value (an AMF0 0x11 "avmplus" marker switches to AMF3 for
  * that value). Returns the number of bytes consumed (> 0) and stores the
@@ -110,6 +124,11 @@ void rtmpd_amf_dec_release(struct rtmpd_amf_dec *d);
  * RTMPD_E_AMF_TYPE, RTMPD_E_AMF_REFERENCE, RTMPD_E_AMF_LIMIT, RTMPD_E_NOMEM.
  * Lengths and counts are checked against the remaining input before
  * anything is allocated.
+ *
+ * Values and the reference tables persist across calls until
+ * rtmpd_amf_dec_reset(): decode all the values of one RTMP message, use
+ * them, then reset (AMF reference indices are scoped to one message). After
+ * an error, reset before decoding another message.
  */
 ssize_t rtmpd_amf0_decode(struct rtmpd_amf_dec *d, const uint8_t *in, size_t len,
                           struct rtmpd_amf_value **out);
@@ -140,11 +159,14 @@ void rtmpd_amf0_put_number(struct rtmpd_buf *b, double v);
 void rtmpd_amf0_put_bool(struct rtmpd_buf *b, int v);
 /* String; a long string (0x0c) when len > 65535. */
 void rtmpd_amf0_put_string(struct rtmpd_buf *b, const char *s, size_t len);
+/* NUL-terminated string; NULL writes an AMF0 null. */
 void rtmpd_amf0_put_cstr(struct rtmpd_buf *b, const char *s);
 void rtmpd_amf0_put_null(struct rtmpd_buf *b);
 void rtmpd_amf0_put_undefined(struct rtmpd_buf *b);
 void rtmpd_amf0_put_object_start(struct rtmpd_buf *b);
 void rtmpd_amf0_put_ecma_start(struct rtmpd_buf *b, uint32_t count);
+/* Strict array header (0x0a + count); the caller then writes `count` values. */
+void rtmpd_amf0_put_strict_array_start(struct rtmpd_buf *b, uint32_t count);
 /* Property name inside an object / ECMA array (no type marker). */
 void rtmpd_amf0_put_key(struct rtmpd_buf *b, const char *key);
 /* Empty key + object-end marker (0x00 0x00 0x09). */
