@@ -25,6 +25,7 @@ enum rtmpd_flv_video_codec {
     RTMPD_FLV_VIDEO_VP6A = 5,
     RTMPD_FLV_VIDEO_SCREEN2 = 6,
     RTMPD_FLV_VIDEO_AVC = 7,
+    RTMPD_FLV_VIDEO_HEVC = 12,       /* de-facto (CDN-Union): AVC-style header, HEVC data */
 };
 
 /* Legacy audio formats (FLV AudioTagHeader SoundFormat). */
@@ -83,6 +84,10 @@ struct rtmpd_flv_media {
     uint8_t sound_type;
     /* bytes of tag/packet header before the codec data */
     uint32_t header_len;
+    /* bytes of codec data from header_len: to the end of the payload, or of
+     * the first track for a Multitrack packet that gives track sizes */
+    uint32_t data_len;
+    uint8_t track_id;        /* Multitrack: the first track's id */
 };
 
 /*
@@ -90,9 +95,25 @@ struct rtmpd_flv_media {
  * RTMPD_OK and fills *out, RTMPD_E_FLV_TRUNCATED when the payload is shorter
  * than its header needs (an empty payload included), RTMPD_E_FLV_FORMAT for
  * reserved values that make the header meaningless, RTMPD_E_INVAL for any
- * other message type.
+ * other message type. Only headers are read, never past `len`; see
+ * docs/protocol.d/flv.md for what is recognised and how the flags are set.
+ * For a Multitrack packet the codec, cts, track_id, header_len and
+ * data_len describe the first track; flags hold for the whole message.
  */
 int rtmpd_flv_inspect(uint8_t msg_type, const uint8_t *p, size_t len, struct rtmpd_flv_media *out);
+
+/*
+ * Reads the picture size (cropping applied) from the first SPS of the
+ * decoder configuration record carried by a video sequence header: an
+ * AVCDecoderConfigurationRecord for legacy AVC and `avc1`, an
+ * HEVCDecoderConfigurationRecord for legacy codec 12 and `hvc1`. `m` is the
+ * result of rtmpd_flv_inspect on the same `p`/`len`. Returns RTMPD_OK,
+ * RTMPD_E_INVAL when `m` is not such a sequence header,
+ * RTMPD_E_FLV_TRUNCATED when the record or SPS ends early, or
+ * RTMPD_E_FLV_FORMAT when it has no SPS or the SPS is malformed.
+ */
+int rtmpd_flv_video_size(const struct rtmpd_flv_media *m, const uint8_t *p, size_t len,
+                         uint32_t *width, uint32_t *height);
 
 /* FLV file/stream writer. */
 #define RTMPD_FLV_FILE_HEADER_LEN 13u /* 9-byte header + PreviousTagSize0 */
@@ -108,7 +129,8 @@ enum rtmpd_flv_tag_type {
 /* Writes the 9-byte FLV header and a zero PreviousTagSize0 (13 bytes). */
 void rtmpd_flv_write_file_header(uint8_t out[RTMPD_FLV_FILE_HEADER_LEN], int has_audio, int has_video);
 
-/* Writes an 11-byte tag header (type, 24-bit length, 24+8-bit timestamp, stream id 0). */
+/* Writes an 11-byte tag header (type, 24-bit length, 24+8-bit timestamp, stream id 0).
+ * data_len must be below 2^24. */
 void rtmpd_flv_write_tag_header(uint8_t out[RTMPD_FLV_TAG_HEADER_LEN], uint8_t type,
                                 uint32_t timestamp, uint32_t data_len);
 
@@ -126,14 +148,20 @@ struct rtmpd_flv_tag {
 /*
  * Parses the FLV file header at `in` (plus PreviousTagSize0). Returns the
  * bytes to skip (>= 13: the header may declare a larger data offset),
- * RTMPD_AGAIN when more bytes are needed, or RTMPD_E_FLV_FORMAT.
+ * RTMPD_AGAIN when more bytes are needed, or RTMPD_E_FLV_FORMAT (signature
+ * not "FLV", checked on the bytes already there; DataOffset below 9 or above
+ * 65536; PreviousTagSize0 not 0). The version byte is not checked.
+ * has_audio/has_video may be NULL.
  */
 ssize_t rtmpd_flv_parse_file_header(const uint8_t *in, size_t len, int *has_audio, int *has_video);
 
 /*
  * Parses one tag at `in` (header, data and the PreviousTagSize after it).
  * Returns the bytes it spans (> 0) and fills *tag, RTMPD_AGAIN when the
- * whole tag is not there yet, or RTMPD_E_FLV_FORMAT.
+ * whole tag is not there yet, or RTMPD_E_FLV_FORMAT: a type other than 8, 9
+ * or 18 or reserved bits set in the first byte (checked as soon as it is
+ * there), or a PreviousTagSize other than 11 + DataSize. StreamID is ignored.
+ * A tag may span up to 11 + 0xffffff + 4 bytes: cap what you buffer.
  */
 ssize_t rtmpd_flv_parse_tag(const uint8_t *in, size_t len, struct rtmpd_flv_tag *tag);
 
