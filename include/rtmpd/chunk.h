@@ -71,7 +71,7 @@ struct rtmpd_chunk_dec {
     struct rtmpd_chunk_limits lim;
     uint32_t chunk_size;          /* peer's current chunk size */
     size_t pending_bytes;         /* bytes held in incomplete messages */
-    struct rtmpd_chunk_cs *streams;
+    struct rtmpd_chunk_cs *streams; /* sorted by csid, binary searched */
     uint32_t nstreams;
     uint32_t cap_streams;
     struct rtmpd_chunk_cs *cur;   /* chunk stream of the chunk being read */
@@ -80,8 +80,12 @@ struct rtmpd_chunk_dec {
     uint8_t hdr_have;
     uint8_t hdr_need;
     uint8_t fmt;
+    uint8_t ext3;                 /* does the peer repeat ext ts on fmt 3? */
     uint32_t chunk_left;          /* payload bytes left in the current chunk */
+    int error;                    /* sticky: the error already returned */
+    size_t buf_bytes;             /* heap held by partial message buffers */
     uint8_t *done_payload;        /* last message returned, freed on next call */
+    size_t done_bytes;            /* its allocation size */
 };
 
 /*
@@ -108,6 +112,12 @@ void rtmpd_chunk_dec_release(struct rtmpd_chunk_dec *d);
  * Set Chunk Size (type 1) and Abort (type 2) are applied by the decoder
  * itself before it returns them, so the caller only observes them. Fed one
  * byte at a time it returns the same messages.
+ *
+ * Errors: RTMPD_E_CHUNK_MSG_SIZE, _STREAMS and _PENDING (the limits in
+ * `lim`), _FRESH_FMT (fmt 2/3 opening a chunk stream), _SIZE and _CONTROL
+ * (bad Set Chunk Size / Abort). A new header on a chunk stream whose message
+ * is unfinished drops that message and is not an error. What is accepted and
+ * why: docs/protocol.d/chunk.md.
  */
 ssize_t rtmpd_chunk_decode(struct rtmpd_chunk_dec *d, const uint8_t *in, size_t len,
                            struct rtmpd_msg *msg);
@@ -126,13 +136,15 @@ size_t rtmpd_chunk_dec_memory(const struct rtmpd_chunk_dec *d);
 
 /*
  * Encoder. The previous header sent on a chunk stream decides how much of
- * the next header can be omitted (fmt 1, 2 or 3). Pass NULL as `prev` to
- * force a self-contained fmt 0 first chunk (used for frames encoded once and
- * shared by many connections).
+ * the next header can be omitted (fmt 1, 2 or 3). Keep one `prev` per chunk
+ * stream id, zero-initialised. Pass NULL as `prev` to force a self-contained
+ * fmt 0 first chunk (used for frames encoded once and shared by many
+ * connections).
  */
 struct rtmpd_chunk_prev {
     uint8_t valid;
     uint8_t type;
+    uint8_t delta_sent;  /* `delta` was sent in a fmt 1/2 header (not fmt 0) */
     uint32_t stream_id;
     uint32_t timestamp;
     uint32_t delta;
@@ -140,17 +152,42 @@ struct rtmpd_chunk_prev {
 };
 
 /*
- * Appends the chunks of one message to `out`: first chunk with fmt 0..2
- * (or fmt 3 when type, length, stream id and timestamp delta all repeat),
- * then fmt 3 continuation chunks, extended timestamp repeated on each of
- * them when the timestamp field is 0xffffff. Updates *prev when given.
+ * Appends the chunks of one message to `out`. The first chunk has fmt 0 when
+ * `prev` is NULL or not valid, the stream id differs or the timestamp goes
+ * backwards; else fmt 1 when type or length differ; else fmt 3 when the
+ * timestamp delta repeats one sent in a fmt 1/2 header (never one implied by
+ * fmt 0, which receivers disagree on), is below 0xffffff and the message is
+ * not empty; else fmt 2. Then fmt 3 continuation chunks, the extended
+ * timestamp repeated on each of them when the timestamp field is 0xffffff.
+ * Updates *prev when given.
  * Returns RTMPD_OK, RTMPD_E_INVAL (csid out of range, chunk size 0, length
- * over 2^24-1) or RTMPD_E_NOMEM (buffer failed).
+ * over 2^24-1, NULL payload with a length) or RTMPD_E_NOMEM (buffer failed);
+ * on error nothing is appended and *prev is unchanged.
  */
 int rtmpd_chunk_encode(struct rtmpd_buf *out, uint32_t chunk_size, const struct rtmpd_msg *msg,
                        struct rtmpd_chunk_prev *prev);
 
-/* Exact number of bytes rtmpd_chunk_encode() appends with prev == NULL. */
+/*
+ * Writes one chunk header at `p` (room for RTMPD_CHUNK_HEADER_MAX bytes):
+ * the basic header for `csid`, the fmt `fmt` message header, then the
+ * extended timestamp when `timestamp` (absolute for fmt 0, a delta for fmt 1
+ * and 2) is 0xffffff or more. For fmt 3 that is the basic header plus, when
+ * `timestamp` is 0xffffff or more, the repeated extended timestamp: the
+ * separator between the chunks of a message whose first header used it (at
+ * most 7 bytes). `length` (below 2^24), `type` and `stream_id` are written
+ * only where `fmt` has them. rtmpd_chunk_encode() is built on it, so a fmt 0
+ * header, payload cut every chunk_size bytes and fmt 3 separators give the
+ * same bytes as rtmpd_chunk_encode() with prev == NULL.
+ * Returns the bytes written, or 0 (nothing written) when fmt > 3 or csid is
+ * out of range.
+ */
+size_t rtmpd_chunk_header_write(uint8_t *p, unsigned fmt, uint32_t csid, uint32_t timestamp,
+                                uint32_t length, uint8_t type, uint32_t stream_id);
+
+/*
+ * Exact number of bytes rtmpd_chunk_encode() appends with prev == NULL;
+ * 0 for arguments it rejects.
+ */
 size_t rtmpd_chunk_encoded_size(uint32_t chunk_size, uint32_t csid, uint32_t timestamp,
                                 uint32_t length);
 
