@@ -1,0 +1,121 @@
+/*
+ * rtmpd — one TCP connection: non-blocking reads handed to a protocol
+ * handler, a write queue of shared frames and private bytes written with
+ * writev, timers, and deferred close.
+ *
+ * conn knows nothing about RTMP commands. Its handler (the RTMP session, or
+ * later the HTTP module) is a table of callbacks.
+ */
+#ifndef RTMPD_CONN_H
+#define RTMPD_CONN_H
+
+#include <ev.h>
+#include <netinet/in.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "rtmpd/frame.h"
+#include "rtmpd/list.h"
+
+struct rtmpd_server;
+struct rtmpd_conn;
+
+struct rtmpd_conn_ops {
+    /*
+     * Bytes arrived. Returns 0 to go on; -1 after the handler has closed the
+     * connection (with rtmpd_conn_close / _close_after_flush).
+     */
+    int (*on_data)(void *ud, const uint8_t *data, size_t len);
+    /* Nothing was read for half the idle timeout (a chance to ping). */
+    void (*on_idle)(void *ud);
+    /* The write queue drained completely. Optional. */
+    void (*on_drain)(void *ud);
+    /* Final call at a safe point of the loop: release everything; the
+     * connection is freed right after. */
+    void (*on_close)(void *ud);
+};
+
+struct rtmpd_conn {
+    uint64_t id;
+    int fd;
+    struct rtmpd_server *srv;
+    const struct rtmpd_conn_ops *ops;
+    void *ud;
+    char peer[64];                /* "1.2.3.4:5678" or "[::1]:5678" */
+
+    ev_io rio, wio;
+    ev_timer timer;
+
+    /* Write queue: ring of entries. */
+    struct rtmpd_out *q;
+    uint32_t qcap, qhead, qlen;
+    uint64_t q_bytes;             /* unwritten bytes in the queue */
+
+    uint64_t bytes_in, bytes_out;
+    uint64_t started_us;
+    uint64_t last_in_us;
+    uint64_t last_drain_us;       /* last time the queue became empty */
+
+    uint32_t merge_ms;            /* 0: flush every loop iteration */
+    uint8_t closing;              /* close requested; freed at a safe point */
+    uint8_t flush_then_close;     /* stop reading, close once the queue is empty */
+    uint8_t established;          /* handshake done: idle timeout applies */
+    uint8_t write_blocked;        /* waiting for POLLOUT */
+    uint8_t on_flush_list;
+    const char *close_reason;
+
+    struct rtmpd_list link;       /* server's all-connections list */
+    struct rtmpd_list flush_link; /* server's pending-flush list */
+    struct rtmpd_list close_link; /* server's closing list */
+};
+
+/*
+ * Takes `fd` (accepted, non-blocking) into a new connection driven by `ops`.
+ * The handler's user data is set afterwards with `c->ud`. Returns NULL (and
+ * closes fd) on allocation failure.
+ */
+struct rtmpd_conn *rtmpd_conn_new(struct rtmpd_server *srv, int fd, const struct sockaddr *peer,
+                                  socklen_t peerlen, const struct rtmpd_conn_ops *ops);
+
+/* Starts reading and the handshake timer. */
+void rtmpd_conn_start(struct rtmpd_conn *c, uint32_t handshake_timeout_ms);
+
+/* Marks the handshake done: from now on the idle timeout applies. */
+void rtmpd_conn_established(struct rtmpd_conn *c, uint32_t idle_timeout_ms);
+
+/*
+ * Queues a copy of `len` bytes. Returns 0, or -1 when the connection is
+ * closing or memory ran out (the connection is then closed).
+ */
+int rtmpd_conn_send(struct rtmpd_conn *c, const void *data, size_t len);
+
+/* Queues bytes whose ownership is taken (malloc'd). Same returns. */
+int rtmpd_conn_send_owned(struct rtmpd_conn *c, uint8_t *data, size_t len);
+
+/*
+ * Queues a prepared entry; its frame reference / bytes now belong to the
+ * queue. Returns 0 or -1 (entry released).
+ */
+int rtmpd_conn_send_out(struct rtmpd_conn *c, struct rtmpd_out *o);
+
+/* Microseconds the oldest unwritten entry has waited (0 when empty). */
+uint64_t rtmpd_conn_queue_delay_us(const struct rtmpd_conn *c, uint64_t now_us);
+
+/*
+ * Requests a close. Nothing is freed now: the handler's on_close runs at a
+ * safe point of the loop. The first reason given is the one logged.
+ */
+void rtmpd_conn_close(struct rtmpd_conn *c, const char *reason);
+
+/* Stops reading and closes once everything queued is written (or a short
+ * grace period passes). */
+void rtmpd_conn_close_after_flush(struct rtmpd_conn *c, const char *reason);
+
+/* Writes as much of the queue as the socket takes now (one writev per
+ * call, repeated while the socket accepts everything). */
+void rtmpd_conn_flush(struct rtmpd_conn *c);
+
+/* Frees a connection; only the server calls this, at its safe point. */
+void rtmpd_conn_free(struct rtmpd_conn *c);
+
+#endif

@@ -1,0 +1,49 @@
+/*
+ * rtmpd — logging: level-filtered lines on stderr, and the access log.
+ *
+ * A line is "2026-11-25T16:22:05.123Z LEVEL [#id] message". Connection ids
+ * tie every line of a session together; 0 means "not about a connection".
+ */
+#ifndef RTMPD_LOG_H
+#define RTMPD_LOG_H
+
+#include <stdint.h>
+
+#include "rtmpd/config.h"
+
+/* Sets the level below which lines are dropped (default info). */
+void rtmpd_log_set_level(enum rtmpd_log_level level);
+
+/*
+ * Opens the access log: "stderr", "off" or a file path (appended). Returns 0,
+ * or -1 with errno set when the file cannot be opened.
+ */
+int rtmpd_log_open_access(const char *where);
+
+/* Closes the access log file, if any. */
+void rtmpd_log_close(void);
+
+/* Non-zero when lines at `level` are written. */
+int rtmpd_log_enabled(enum rtmpd_log_level level);
+
+/* Writes one line at `level` about connection `id` (0: none). */
+void rtmpd_log(enum rtmpd_log_level level, uint64_t id, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Writes one access-log line (no level filtering). */
+void rtmpd_log_access(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#define log_error(id, ...) rtmpd_log(RTMPD_LOG_ERROR, (id), __VA_ARGS__)
+#define log_warn(id, ...) rtmpd_log(RTMPD_LOG_WARN, (id), __VA_ARGS__)
+#define log_info(id, ...)                                   \
+    do {                                                    \
+        if (rtmpd_log_enabled(RTMPD_LOG_INFO))              \
+            rtmpd_log(RTMPD_LOG_INFO, (id), __VA_ARGS__);   \
+    } while (0)
+#define log_debug(id, ...)                                  \
+    do {                                                    \
+        if (rtmpd_log_enabled(RTMPD_LOG_DEBUG))             \
+            rtmpd_log(RTMPD_LOG_DEBUG, (id), __VA_ARGS__);  \
+    } while (0)
+
+#endif

@@ -1,0 +1,88 @@
+/*
+ * rtmpd — the server: listeners, accept, connection limits, the event loop
+ * and its safe points (deferred close, batched flushing).
+ */
+#ifndef RTMPD_SERVER_H
+#define RTMPD_SERVER_H
+
+#include <ev.h>
+#include <stdint.h>
+
+#include "rtmpd/config.h"
+#include "rtmpd/list.h"
+
+struct rtmpd_conn;
+struct rtmpd_registry;
+
+#define RTMPD_READ_BUF (64 * 1024)
+
+struct rtmpd_listener {
+    int fd;
+    ev_io io;
+    char addr[RTMPD_CONFIG_ADDR_MAX];
+    struct rtmpd_server *srv;
+};
+
+struct rtmpd_server_stats {
+    uint64_t accepted;
+    uint64_t rejected;       /* over max_connections */
+    uint64_t bytes_in;
+    uint64_t bytes_out;
+};
+
+struct rtmpd_server {
+    struct ev_loop *loop;
+    const struct rtmpd_config *cfg;
+
+    struct rtmpd_listener listeners[RTMPD_CONFIG_MAX_LISTEN];
+    uint32_t nlisteners;
+
+    uint32_t nconns;
+    uint64_t next_id;
+    struct rtmpd_list conns;
+    struct rtmpd_list flush_now;    /* flushed before the loop blocks */
+    struct rtmpd_list flush_merged; /* flushed by the merge timer */
+    struct rtmpd_list closing;      /* freed before the loop blocks */
+
+    ev_prepare prepare;
+    ev_timer merge_timer;
+    ev_timer stop_timer;
+    ev_signal sigint, sigterm;
+
+    struct rtmpd_registry *registry;
+    struct rtmpd_server_stats stats;
+    uint64_t started_us;
+    int stopping;
+
+    uint8_t rbuf[RTMPD_READ_BUF];   /* shared read buffer: data is consumed at once */
+};
+
+/*
+ * Initialises the server on `loop` with `cfg` (which must outlive it):
+ * opens every listener. Returns 0, or -1 after logging which address failed.
+ */
+int rtmpd_server_init(struct rtmpd_server *srv, struct ev_loop *loop,
+                      const struct rtmpd_config *cfg);
+
+/* Runs the loop until stopped by SIGINT/SIGTERM. Returns 0 after a clean stop. */
+int rtmpd_server_run(struct rtmpd_server *srv);
+
+/* Begins a graceful stop (what SIGTERM does). */
+void rtmpd_server_stop(struct rtmpd_server *srv);
+
+/* Frees everything the server holds. */
+void rtmpd_server_release(struct rtmpd_server *srv);
+
+/* The loop's time in microseconds (monotonic, cached per iteration). */
+uint64_t rtmpd_server_now_us(const struct rtmpd_server *srv);
+
+/* Schedules `c` for flushing at the next safe point (or merge tick). */
+void rtmpd_server_want_flush(struct rtmpd_server *srv, struct rtmpd_conn *c);
+
+/* Schedules `c` to be freed at the next safe point. */
+void rtmpd_server_want_close(struct rtmpd_server *srv, struct rtmpd_conn *c);
+
+/* The port a listener is bound to (tests use port 0 then ask). */
+int rtmpd_server_listener_port(const struct rtmpd_server *srv, uint32_t i);
+
+#endif

@@ -1,0 +1,144 @@
+/*
+ * rtmpd — streams: the registry of app/name, one publisher, many
+ * subscribers, and the fan-out of frames to them.
+ *
+ * stream never touches sockets: it queues entries on each subscriber's
+ * connection. It owns the per-subscriber policy: start at a keyframe, keep
+ * timestamps continuous across publisher restarts, drop by priority when a
+ * subscriber falls behind, disconnect it at the hard limits.
+ */
+#ifndef RTMPD_STREAM_H
+#define RTMPD_STREAM_H
+
+#include <stdint.h>
+
+#include "rtmpd/config.h"
+#include "rtmpd/frame.h"
+#include "rtmpd/gop_cache.h"
+#include "rtmpd/list.h"
+
+struct rtmpd_server;
+struct rtmpd_conn;
+struct rtmpd_stream;
+struct rtmpd_registry;
+struct rtmpd_sub;
+
+/* Chunk stream ids the server uses for what it sends. */
+#define RTMPD_CSID_PROTOCOL 2u   /* protocol control, user control */
+#define RTMPD_CSID_COMMAND 3u    /* NetConnection commands */
+#define RTMPD_CSID_STATUS 5u     /* NetStream commands and onStatus */
+#define RTMPD_CSID_AUDIO 6u
+#define RTMPD_CSID_VIDEO 7u
+#define RTMPD_CSID_DATA 8u       /* onMetaData and other stream data */
+
+enum rtmpd_sub_kind {
+    RTMPD_SUB_RTMP = 0,
+    RTMPD_SUB_FLV = 1,
+};
+
+enum rtmpd_sub_event {
+    RTMPD_SUB_PUBLISH_START, /* a publisher started on the stream */
+    RTMPD_SUB_UNPUBLISH,     /* the publisher left */
+};
+
+struct rtmpd_sub_ops {
+    void (*notify)(struct rtmpd_sub *sub, enum rtmpd_sub_event ev);
+};
+
+struct rtmpd_sub {
+    struct rtmpd_list link;
+    struct rtmpd_stream *st;
+    struct rtmpd_conn *conn;
+    const struct rtmpd_sub_ops *ops;
+    void *ud;
+    uint8_t kind;            /* enum rtmpd_sub_kind */
+    uint8_t need_key;        /* video resumes at the next keyframe */
+    uint8_t paused;
+    uint8_t no_audio, no_video;
+    uint8_t have_ts;
+    uint8_t dropping;        /* inside a drop episode */
+    uint32_t stream_id;      /* RTMP message stream id */
+    uint32_t chunk_size;     /* RTMP outgoing chunk size */
+    uint32_t epoch;          /* publish generation the timestamps map from */
+    int64_t ts_off;          /* added to stream timestamps */
+    uint32_t last_ts;        /* last timestamp sent */
+    uint64_t frames_sent;
+    uint64_t frames_dropped;
+    uint64_t drop_episodes;
+};
+
+struct rtmpd_stream_stats {
+    uint64_t bytes_in;
+    uint64_t frames_in;
+    uint64_t publish_us;     /* when the current publisher started */
+    uint32_t video_codec;    /* legacy id or FourCC of the last video sequence header */
+    uint32_t audio_codec;
+};
+
+struct rtmpd_stream {
+    struct rtmpd_stream *hnext;
+    struct rtmpd_registry *reg;
+    const struct rtmpd_app_conf *app;
+    void *publisher;         /* opaque owner of the publish, NULL when none */
+    uint64_t publisher_id;   /* its connection id */
+    struct rtmpd_list subs;
+    uint32_t nsubs;
+    struct rtmpd_frame *meta, *aseq, *vseq;
+    struct rtmpd_gop gop;
+    uint32_t epoch;          /* incremented at each publish */
+    uint32_t last_ts;        /* timestamp of the last frame pushed */
+    struct rtmpd_stream_stats stats;
+    uint32_t key_len;
+    char key[];              /* "app/name" */
+};
+
+/* Creates / frees the registry of a server. */
+struct rtmpd_registry *rtmpd_registry_new(struct rtmpd_server *srv);
+void rtmpd_registry_free(struct rtmpd_registry *reg);
+
+/* Number of streams in the registry. */
+uint32_t rtmpd_registry_count(const struct rtmpd_registry *reg);
+
+/*
+ * Finds the stream app/name, creating it when `create` is set. `app` is the
+ * app's configuration (its name is the first half of the key). Returns NULL
+ * when it does not exist (or allocation failed).
+ */
+struct rtmpd_stream *rtmpd_stream_get(struct rtmpd_registry *reg, const struct rtmpd_app_conf *app,
+                                      const char *name, size_t name_len, int create);
+
+/*
+ * Makes `owner` the publisher. Returns 0, or -1 when the stream already has
+ * a publisher. Subscribers are told (PUBLISH_START) and will start at the
+ * next keyframe, with timestamps continuing where they were.
+ */
+int rtmpd_stream_publish(struct rtmpd_stream *st, void *owner, uint64_t conn_id);
+
+/*
+ * Ends the current publish: subscribers are told (UNPUBLISH), sequence
+ * headers, metadata and the GOP cache are dropped. Frees the stream when
+ * nobody is left on it.
+ */
+void rtmpd_stream_unpublish(struct rtmpd_stream *st);
+
+/*
+ * Fans out one frame from the publisher (one reference is taken by each
+ * queue that holds it; the caller keeps its own). Updates sequence headers,
+ * metadata and the GOP cache.
+ */
+void rtmpd_stream_push(struct rtmpd_stream *st, struct rtmpd_frame *f);
+
+/*
+ * Attaches a subscriber (zeroed except for conn, ops, ud, kind, stream_id,
+ * chunk_size). When the stream is being published the subscriber gets the
+ * metadata, sequence headers and cached GOP at once.
+ */
+void rtmpd_stream_attach(struct rtmpd_stream *st, struct rtmpd_sub *sub);
+
+/* Detaches a subscriber; frees the stream when nobody is left on it. */
+void rtmpd_stream_detach(struct rtmpd_sub *sub);
+
+/* Restarts a subscriber's delivery at the next keyframe, as after a pause. */
+void rtmpd_sub_resync(struct rtmpd_sub *sub);
+
+#endif

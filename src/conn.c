@@ -1,0 +1,350 @@
+#include "rtmpd/conn.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "rtmpd/log.h"
+#include "rtmpd/server.h"
+
+#define CONN_IOV_MAX 64
+#define CONN_QUEUE_MIN 8
+/* Grace period for close-after-flush: a peer that does not read is cut. */
+#define CONN_FLUSH_GRACE 2.0
+
+static void conn_read_cb(struct ev_loop *loop, ev_io *w, int revents);
+static void conn_write_cb(struct ev_loop *loop, ev_io *w, int revents);
+static void conn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents);
+
+static void format_peer(char *out, size_t len, const struct sockaddr *sa)
+{
+    char host[INET6_ADDRSTRLEN] = "?";
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)(const void *)sa;
+        inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
+        snprintf(out, len, "%s:%u", host, ntohs(in->sin_port));
+    } else if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)(const void *)sa;
+        inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
+        snprintf(out, len, "[%s]:%u", host, ntohs(in6->sin6_port));
+    } else {
+        snprintf(out, len, "unknown");
+    }
+}
+
+struct rtmpd_conn *rtmpd_conn_new(struct rtmpd_server *srv, int fd, const struct sockaddr *peer,
+                                  socklen_t peerlen, const struct rtmpd_conn_ops *ops)
+{
+    (void)peerlen;
+    struct rtmpd_conn *c = calloc(1, sizeof *c);
+    if (!c) {
+        close(fd);
+        return NULL;
+    }
+    c->id = ++srv->next_id;
+    c->fd = fd;
+    c->srv = srv;
+    c->ops = ops;
+    format_peer(c->peer, sizeof c->peer, peer);
+    c->started_us = c->last_in_us = c->last_drain_us = rtmpd_server_now_us(srv);
+    rtmpd_list_init(&c->link);
+    rtmpd_list_init(&c->flush_link);
+    rtmpd_list_init(&c->close_link);
+
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+
+    ev_io_init(&c->rio, conn_read_cb, fd, EV_READ);
+    ev_io_init(&c->wio, conn_write_cb, fd, EV_WRITE);
+    ev_init(&c->timer, conn_timer_cb);
+    c->rio.data = c->wio.data = c->timer.data = c;
+
+    rtmpd_list_insert_tail(&srv->conns, &c->link);
+    srv->nconns++;
+    return c;
+}
+
+void rtmpd_conn_start(struct rtmpd_conn *c, uint32_t handshake_timeout_ms)
+{
+    ev_io_start(c->srv->loop, &c->rio);
+    ev_timer_set(&c->timer, handshake_timeout_ms / 1000.0, 0.);
+    ev_timer_start(c->srv->loop, &c->timer);
+}
+
+void rtmpd_conn_established(struct rtmpd_conn *c, uint32_t idle_timeout_ms)
+{
+    c->established = 1;
+    ev_timer_stop(c->srv->loop, &c->timer);
+    double half = idle_timeout_ms / 2000.0;
+    ev_timer_set(&c->timer, half, half);
+    ev_timer_start(c->srv->loop, &c->timer);
+}
+
+static int queue_grow(struct rtmpd_conn *c)
+{
+    uint32_t cap = c->qcap ? c->qcap * 2 : CONN_QUEUE_MIN;
+    struct rtmpd_out *q = malloc(cap * sizeof *q);
+    if (!q)
+        return -1;
+    for (uint32_t i = 0; i < c->qlen; i++)
+        q[i] = c->q[(c->qhead + i) % c->qcap];
+    free(c->q);
+    c->q = q;
+    c->qcap = cap;
+    c->qhead = 0;
+    return 0;
+}
+
+int rtmpd_conn_send_out(struct rtmpd_conn *c, struct rtmpd_out *o)
+{
+    if (c->closing || c->flush_then_close) {
+        rtmpd_out_release(o);
+        return -1;
+    }
+    if (c->qlen == c->qcap && queue_grow(c) < 0) {
+        rtmpd_out_release(o);
+        rtmpd_conn_close(c, "out of memory");
+        return -1;
+    }
+    o->enq_us = rtmpd_server_now_us(c->srv);
+    c->q[(c->qhead + c->qlen) % c->qcap] = *o;
+    c->qlen++;
+    c->q_bytes += o->size - o->done;
+    if (!c->write_blocked)
+        rtmpd_server_want_flush(c->srv, c);
+    return 0;
+}
+
+int rtmpd_conn_send_owned(struct rtmpd_conn *c, uint8_t *data, size_t len)
+{
+    struct rtmpd_out o;
+    if (len > UINT32_MAX) {
+        free(data);
+        return -1;
+    }
+    rtmpd_out_raw(&o, data, (uint32_t)len);
+    return rtmpd_conn_send_out(c, &o);
+}
+
+int rtmpd_conn_send(struct rtmpd_conn *c, const void *data, size_t len)
+{
+    uint8_t *p = malloc(len ? len : 1);
+    if (!p) {
+        rtmpd_conn_close(c, "out of memory");
+        return -1;
+    }
+    memcpy(p, data, len);
+    return rtmpd_conn_send_owned(c, p, len);
+}
+
+uint64_t rtmpd_conn_queue_delay_us(const struct rtmpd_conn *c, uint64_t now_us)
+{
+    if (!c->qlen)
+        return 0;
+    uint64_t t = c->q[c->qhead].enq_us;
+    return now_us > t ? now_us - t : 0;
+}
+
+static void conn_stop_io(struct rtmpd_conn *c)
+{
+    struct ev_loop *loop = c->srv->loop;
+    ev_io_stop(loop, &c->rio);
+    ev_io_stop(loop, &c->wio);
+    ev_timer_stop(loop, &c->timer);
+}
+
+void rtmpd_conn_close(struct rtmpd_conn *c, const char *reason)
+{
+    if (c->closing)
+        return;
+    c->closing = 1;
+    if (!c->close_reason)
+        c->close_reason = reason;
+    conn_stop_io(c);
+    rtmpd_server_want_close(c->srv, c);
+}
+
+void rtmpd_conn_close_after_flush(struct rtmpd_conn *c, const char *reason)
+{
+    if (c->closing || c->flush_then_close)
+        return;
+    c->flush_then_close = 1;
+    c->close_reason = reason;
+    ev_io_stop(c->srv->loop, &c->rio);
+    ev_timer_stop(c->srv->loop, &c->timer);
+    ev_timer_set(&c->timer, CONN_FLUSH_GRACE, 0.);
+    ev_timer_start(c->srv->loop, &c->timer);
+    if (!c->qlen)
+        rtmpd_conn_close(c, reason);
+    else
+        rtmpd_server_want_flush(c->srv, c);
+}
+
+/* Drops `n` written bytes from the head of the queue. */
+static void queue_consume(struct rtmpd_conn *c, size_t n)
+{
+    c->q_bytes -= n;
+    while (n && c->qlen) {
+        struct rtmpd_out *o = &c->q[c->qhead];
+        uint32_t left = o->size - o->done;
+        if (n < left) {
+            o->done += (uint32_t)n;
+            return;
+        }
+        n -= left;
+        rtmpd_out_release(o);
+        c->qhead = (c->qhead + 1) % c->qcap;
+        c->qlen--;
+    }
+    /* Zero-size entries left at the head are done too. */
+    while (c->qlen && c->q[c->qhead].size == c->q[c->qhead].done) {
+        rtmpd_out_release(&c->q[c->qhead]);
+        c->qhead = (c->qhead + 1) % c->qcap;
+        c->qlen--;
+    }
+}
+
+void rtmpd_conn_flush(struct rtmpd_conn *c)
+{
+    struct iovec iov[CONN_IOV_MAX];
+
+    if (c->closing)
+        return;
+    while (c->qlen) {
+        int n = 0;
+        size_t want = 0;
+        for (uint32_t i = 0; i < c->qlen && n < CONN_IOV_MAX; i++) {
+            const struct rtmpd_out *o = &c->q[(c->qhead + i) % c->qcap];
+            int k = rtmpd_out_iov(o, iov + n, CONN_IOV_MAX - n);
+            for (int j = n; j < n + k; j++)
+                want += iov[j].iov_len;
+            n += k;
+        }
+        if (n == 0) {
+            queue_consume(c, 0);
+            break;
+        }
+        ssize_t w = writev(c->fd, iov, n);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                if (!c->write_blocked) {
+                    c->write_blocked = 1;
+                    ev_io_start(c->srv->loop, &c->wio);
+                }
+                return;
+            }
+            rtmpd_conn_close(c, errno == EPIPE || errno == ECONNRESET ? "peer reset" : "write error");
+            return;
+        }
+        c->bytes_out += (uint64_t)w;
+        c->srv->stats.bytes_out += (uint64_t)w;
+        queue_consume(c, (size_t)w);
+        if ((size_t)w < want) {
+            /* The socket is full: wait until it is writable again. */
+            if (!c->write_blocked) {
+                c->write_blocked = 1;
+                ev_io_start(c->srv->loop, &c->wio);
+            }
+            return;
+        }
+    }
+    if (c->write_blocked) {
+        c->write_blocked = 0;
+        ev_io_stop(c->srv->loop, &c->wio);
+    }
+    c->last_drain_us = rtmpd_server_now_us(c->srv);
+    if (c->flush_then_close) {
+        rtmpd_conn_close(c, c->close_reason);
+        return;
+    }
+    if (c->ops->on_drain)
+        c->ops->on_drain(c->ud);
+}
+
+static void conn_write_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    rtmpd_conn_flush(w->data);
+}
+
+static void conn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct rtmpd_conn *c = w->data;
+    struct rtmpd_server *srv = c->srv;
+
+    /* Bounded work per wakeup so one busy peer cannot starve the others. */
+    for (int round = 0; round < 4 && !c->closing && !c->flush_then_close; round++) {
+        ssize_t n = read(c->fd, srv->rbuf, sizeof srv->rbuf);
+        if (n > 0) {
+            c->bytes_in += (uint64_t)n;
+            srv->stats.bytes_in += (uint64_t)n;
+            c->last_in_us = rtmpd_server_now_us(srv);
+            if (c->ops->on_data(c->ud, srv->rbuf, (size_t)n) < 0)
+                return;
+            if ((size_t)n < sizeof srv->rbuf)
+                return;
+            continue;
+        }
+        if (n == 0) {
+            rtmpd_conn_close(c, "peer closed");
+            return;
+        }
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            return;
+        rtmpd_conn_close(c, errno == ECONNRESET ? "peer reset" : "read error");
+        return;
+    }
+}
+
+static void conn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct rtmpd_conn *c = w->data;
+    if (c->flush_then_close) {
+        rtmpd_conn_close(c, c->close_reason);
+        return;
+    }
+    if (!c->established) {
+        rtmpd_conn_close(c, "handshake timeout");
+        return;
+    }
+    uint64_t now = rtmpd_server_now_us(c->srv);
+    uint64_t idle_us = (uint64_t)(w->repeat * 2e6);
+    uint64_t quiet = now - c->last_in_us;
+    if (quiet >= idle_us) {
+        rtmpd_conn_close(c, "idle timeout");
+        return;
+    }
+    if (quiet * 2 >= idle_us && c->ops->on_idle)
+        c->ops->on_idle(c->ud);
+}
+
+void rtmpd_conn_free(struct rtmpd_conn *c)
+{
+    conn_stop_io(c);
+    while (c->qlen) {
+        rtmpd_out_release(&c->q[c->qhead]);
+        c->qhead = (c->qhead + 1) % c->qcap;
+        c->qlen--;
+    }
+    free(c->q);
+    rtmpd_list_remove(&c->link);
+    rtmpd_list_remove(&c->flush_link);
+    rtmpd_list_remove(&c->close_link);
+    c->srv->nconns--;
+    close(c->fd);
+    free(c);
+}

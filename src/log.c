@@ -1,0 +1,110 @@
+#include "rtmpd/log.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+
+static enum rtmpd_log_level log_level = RTMPD_LOG_INFO;
+static FILE *access_file;   /* NULL: off */
+static int access_owned;    /* access_file was opened here */
+
+static const char *const level_names[] = { "ERROR", "WARN", "INFO", "DEBUG" };
+
+void rtmpd_log_set_level(enum rtmpd_log_level level)
+{
+    log_level = level;
+}
+
+int rtmpd_log_enabled(enum rtmpd_log_level level)
+{
+    return level <= log_level;
+}
+
+int rtmpd_log_open_access(const char *where)
+{
+    rtmpd_log_close();
+    if (strcmp(where, "off") == 0)
+        return 0;
+    if (strcmp(where, "stderr") == 0) {
+        access_file = stderr;
+        return 0;
+    }
+    FILE *f = fopen(where, "ae");
+    if (!f)
+        return -1;
+    setvbuf(f, NULL, _IOLBF, 0);
+    access_file = f;
+    access_owned = 1;
+    return 0;
+}
+
+void rtmpd_log_close(void)
+{
+    if (access_owned && access_file)
+        fclose(access_file);
+    access_file = NULL;
+    access_owned = 0;
+}
+
+static size_t log_stamp(char *buf, size_t len)
+{
+    struct timeval tv;
+    struct tm tm;
+    gettimeofday(&tv, NULL);
+    gmtime_r(&tv.tv_sec, &tm);
+    size_t n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
+    int m = snprintf(buf + n, len - n, ".%03dZ", (int)(tv.tv_usec / 1000));
+    return n + (m > 0 ? (size_t)m : 0);
+}
+
+/* Formats and writes one whole line with a single fputs, so lines from
+ * several writers never interleave mid-line. */
+static void log_write(FILE *f, const char *prefix, uint64_t id, const char *fmt, va_list ap)
+{
+    char line[2048];
+    size_t n = log_stamp(line, sizeof line);
+    int m;
+    if (id)
+        m = snprintf(line + n, sizeof line - n, " %s[#%llu] ", prefix, (unsigned long long)id);
+    else
+        m = snprintf(line + n, sizeof line - n, " %s", prefix);
+    if (m > 0)
+        n += (size_t)m;
+    if (n < sizeof line - 1) {
+        m = vsnprintf(line + n, sizeof line - n, fmt, ap);
+        if (m > 0)
+            n += (size_t)m;
+    }
+    if (n > sizeof line - 2)
+        n = sizeof line - 2;
+    line[n++] = '\n';
+    line[n] = '\0';
+    fputs(line, f);
+}
+
+void rtmpd_log(enum rtmpd_log_level level, uint64_t id, const char *fmt, ...)
+{
+    if (level > log_level)
+        return;
+    int saved = errno;
+    char prefix[16];
+    snprintf(prefix, sizeof prefix, "%s ", level_names[level]);
+    va_list ap;
+    va_start(ap, fmt);
+    log_write(stderr, prefix, id, fmt, ap);
+    va_end(ap);
+    errno = saved;
+}
+
+void rtmpd_log_access(const char *fmt, ...)
+{
+    if (!access_file)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    log_write(access_file, "ACCESS ", 0, fmt, ap);
+    va_end(ap);
+}

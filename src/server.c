@@ -1,0 +1,338 @@
+#include "rtmpd/server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "rtmpd/conn.h"
+#include "rtmpd/log.h"
+#include "rtmpd/session.h"
+#include "rtmpd/stream.h"
+
+/* How long a graceful stop waits for queued bytes to drain. */
+#define STOP_GRACE 2.0
+
+uint64_t rtmpd_server_now_us(const struct rtmpd_server *srv)
+{
+    return (uint64_t)(ev_now(srv->loop) * 1e6);
+}
+
+/*
+ * Parses "host:port", "[v6]:port" or "*:port" into a socket address.
+ * Returns 0 or -1.
+ */
+static int parse_listen(const char *s, struct sockaddr_storage *ss, socklen_t *len)
+{
+    char host[RTMPD_CONFIG_ADDR_MAX];
+    const char *colon;
+    memset(ss, 0, sizeof *ss);
+    if (s[0] == '[') {
+        const char *end = strchr(s, ']');
+        if (!end || end[1] != ':' || (size_t)(end - s - 1) >= sizeof host)
+            return -1;
+        memcpy(host, s + 1, (size_t)(end - s - 1));
+        host[end - s - 1] = '\0';
+        colon = end + 1;
+    } else {
+        colon = strrchr(s, ':');
+        if (!colon || (size_t)(colon - s) >= sizeof host)
+            return -1;
+        memcpy(host, s, (size_t)(colon - s));
+        host[colon - s] = '\0';
+    }
+    char *endp;
+    long port = strtol(colon + 1, &endp, 10);
+    if (*endp || port < 0 || port > 65535 || endp == colon + 1)
+        return -1;
+    struct sockaddr_in *in = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+    if (strcmp(host, "*") == 0 || host[0] == '\0') {
+        in->sin_family = AF_INET;
+        in->sin_addr.s_addr = htonl(INADDR_ANY);
+        in->sin_port = htons((uint16_t)port);
+        *len = sizeof *in;
+    } else if (inet_pton(AF_INET, host, &in->sin_addr) == 1) {
+        in->sin_family = AF_INET;
+        in->sin_port = htons((uint16_t)port);
+        *len = sizeof *in;
+    } else if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons((uint16_t)port);
+        *len = sizeof *in6;
+    } else {
+        return -1;
+    }
+    return 0;
+}
+
+static void accept_cb(struct ev_loop *loop, ev_io *w, int revents);
+
+static int listener_open(struct rtmpd_server *srv, struct rtmpd_listener *l, const char *addr)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    int one = 1;
+
+    snprintf(l->addr, sizeof l->addr, "%s", addr);
+    l->srv = srv;
+    l->fd = -1;
+    if (parse_listen(addr, &ss, &len) < 0) {
+        log_error(0, "listen %s: not an address:port", addr);
+        return -1;
+    }
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        goto fail;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (ss.ss_family == AF_INET6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, 1024) < 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        goto fail;
+    }
+    l->fd = fd;
+    ev_io_init(&l->io, accept_cb, fd, EV_READ);
+    l->io.data = l;
+    ev_io_start(srv->loop, &l->io);
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0)
+        log_info(0, "listening on %s (port %u)", addr,
+                 ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
+                                               : ((struct sockaddr_in6 *)&ss)->sin6_port));
+    return 0;
+fail:
+    log_error(0, "listen %s: %s", addr, strerror(errno));
+    return -1;
+}
+
+int rtmpd_server_listener_port(const struct rtmpd_server *srv, uint32_t i)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    if (i >= srv->nlisteners || getsockname(srv->listeners[i].fd, (struct sockaddr *)&ss, &len) < 0)
+        return -1;
+    if (ss.ss_family == AF_INET)
+        return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+}
+
+static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct rtmpd_listener *l = w->data;
+    struct rtmpd_server *srv = l->srv;
+
+    for (int i = 0; i < 64; i++) {
+        struct sockaddr_storage ss;
+        socklen_t len = sizeof ss;
+        int fd = accept4(l->fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK)
+                log_warn(0, "accept on %s: %s", l->addr, strerror(errno));
+            return;
+        }
+        if (srv->stopping || srv->nconns >= srv->cfg->limits.max_connections) {
+            srv->stats.rejected++;
+            char host[INET6_ADDRSTRLEN] = "?";
+            if (ss.ss_family == AF_INET)
+                inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, host, sizeof host);
+            else if (ss.ss_family == AF_INET6)
+                inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, host, sizeof host);
+            log_warn(0, "connection from %s refused: %s (%u connections)", host,
+                     srv->stopping ? "server stopping" : "max_connections reached", srv->nconns);
+            close(fd);
+            continue;
+        }
+        srv->stats.accepted++;
+        if (!rtmpd_session_accept(srv, fd, (struct sockaddr *)&ss, len))
+            log_error(0, "out of memory accepting a connection");
+    }
+}
+
+void rtmpd_server_want_flush(struct rtmpd_server *srv, struct rtmpd_conn *c)
+{
+    if (!rtmpd_list_empty(&c->flush_link) || c->closing)
+        return;
+    rtmpd_list_insert_tail(c->merge_ms ? &srv->flush_merged : &srv->flush_now, &c->flush_link);
+}
+
+void rtmpd_server_want_close(struct rtmpd_server *srv, struct rtmpd_conn *c)
+{
+    rtmpd_list_remove(&c->flush_link);
+    if (rtmpd_list_empty(&c->close_link))
+        rtmpd_list_insert_tail(&srv->closing, &c->close_link);
+}
+
+static void flush_list(struct rtmpd_list *head)
+{
+    while (!rtmpd_list_empty(head)) {
+        struct rtmpd_conn *c = rtmpd_container_of(head->next, struct rtmpd_conn, flush_link);
+        rtmpd_list_remove(&c->flush_link);
+        rtmpd_conn_flush(c);
+    }
+}
+
+static void close_pending(struct rtmpd_server *srv)
+{
+    while (!rtmpd_list_empty(&srv->closing)) {
+        struct rtmpd_conn *c = rtmpd_container_of(srv->closing.next, struct rtmpd_conn, close_link);
+        rtmpd_list_remove(&c->close_link);
+        if (c->ops->on_close)
+            c->ops->on_close(c->ud);
+        rtmpd_conn_free(c);
+    }
+}
+
+/* The loop's safe point: runs before it blocks, after every callback of the
+ * iteration. Closes first (closing may queue notices to others), then
+ * writes everything queued in this iteration, one writev per connection. */
+static void prepare_cb(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+    (void)revents;
+    struct rtmpd_server *srv = w->data;
+    close_pending(srv);
+    flush_list(&srv->flush_now);
+    close_pending(srv);
+    if (srv->stopping && srv->nconns == 0)
+        ev_break(loop, EVBREAK_ALL);
+}
+
+static void merge_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct rtmpd_server *srv = w->data;
+    flush_list(&srv->flush_merged);
+}
+
+static void stop_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)w;
+    (void)revents;
+    ev_break(loop, EVBREAK_ALL);
+}
+
+static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct rtmpd_server *srv = w->data;
+    log_info(0, "signal %d: stopping", w->signum);
+    rtmpd_server_stop(srv);
+}
+
+void rtmpd_server_stop(struct rtmpd_server *srv)
+{
+    if (srv->stopping)
+        return;
+    srv->stopping = 1;
+    for (uint32_t i = 0; i < srv->nlisteners; i++) {
+        ev_io_stop(srv->loop, &srv->listeners[i].io);
+        close(srv->listeners[i].fd);
+        srv->listeners[i].fd = -1;
+    }
+    srv->nlisteners = 0;
+    /* Publishers first, so their players are told the stream ended. */
+    struct rtmpd_list *pos, *tmp;
+    rtmpd_list_foreach_safe(pos, tmp, &srv->conns) {
+        struct rtmpd_conn *c = rtmpd_container_of(pos, struct rtmpd_conn, link);
+        rtmpd_session_shutdown(c->ud, 1);
+    }
+    rtmpd_list_foreach_safe(pos, tmp, &srv->conns) {
+        struct rtmpd_conn *c = rtmpd_container_of(pos, struct rtmpd_conn, link);
+        rtmpd_session_shutdown(c->ud, 0);
+    }
+    flush_list(&srv->flush_merged);
+    ev_timer_start(srv->loop, &srv->stop_timer);
+}
+
+int rtmpd_server_init(struct rtmpd_server *srv, struct ev_loop *loop,
+                      const struct rtmpd_config *cfg)
+{
+    memset(srv, 0, offsetof(struct rtmpd_server, rbuf));
+    srv->loop = loop;
+    srv->cfg = cfg;
+    rtmpd_list_init(&srv->conns);
+    rtmpd_list_init(&srv->flush_now);
+    rtmpd_list_init(&srv->flush_merged);
+    rtmpd_list_init(&srv->closing);
+    srv->started_us = rtmpd_server_now_us(srv);
+
+    srv->registry = rtmpd_registry_new(srv);
+    if (!srv->registry)
+        return -1;
+
+    for (uint32_t i = 0; i < cfg->nlisten; i++) {
+        if (listener_open(srv, &srv->listeners[i], cfg->listen[i]) < 0) {
+            rtmpd_server_release(srv);
+            return -1;
+        }
+        srv->nlisteners++;
+    }
+
+    ev_prepare_init(&srv->prepare, prepare_cb);
+    srv->prepare.data = srv;
+    ev_prepare_start(loop, &srv->prepare);
+
+    uint32_t merge = 0;
+    for (uint32_t i = 0; i < cfg->napps; i++) {
+        uint32_t m = cfg->apps[i].queue.merge_ms;
+        if (m && (!merge || m < merge))
+            merge = m;
+    }
+    ev_timer_init(&srv->merge_timer, merge_timer_cb, merge / 1000.0, merge / 1000.0);
+    srv->merge_timer.data = srv;
+    if (merge)
+        ev_timer_start(loop, &srv->merge_timer);
+
+    ev_timer_init(&srv->stop_timer, stop_timer_cb, STOP_GRACE, 0.);
+    srv->stop_timer.data = srv;
+
+    ev_signal_init(&srv->sigint, signal_cb, SIGINT);
+    ev_signal_init(&srv->sigterm, signal_cb, SIGTERM);
+    srv->sigint.data = srv->sigterm.data = srv;
+    ev_signal_start(loop, &srv->sigint);
+    ev_signal_start(loop, &srv->sigterm);
+    signal(SIGPIPE, SIG_IGN);
+    return 0;
+}
+
+int rtmpd_server_run(struct rtmpd_server *srv)
+{
+    ev_run(srv->loop, 0);
+    return 0;
+}
+
+void rtmpd_server_release(struct rtmpd_server *srv)
+{
+    struct rtmpd_list *pos, *tmp;
+    for (uint32_t i = 0; i < srv->nlisteners; i++) {
+        ev_io_stop(srv->loop, &srv->listeners[i].io);
+        if (srv->listeners[i].fd >= 0)
+            close(srv->listeners[i].fd);
+    }
+    srv->nlisteners = 0;
+    rtmpd_list_foreach_safe(pos, tmp, &srv->conns) {
+        struct rtmpd_conn *c = rtmpd_container_of(pos, struct rtmpd_conn, link);
+        rtmpd_conn_close(c, "server stopped");
+    }
+    close_pending(srv);
+    ev_prepare_stop(srv->loop, &srv->prepare);
+    ev_timer_stop(srv->loop, &srv->merge_timer);
+    ev_timer_stop(srv->loop, &srv->stop_timer);
+    ev_signal_stop(srv->loop, &srv->sigint);
+    ev_signal_stop(srv->loop, &srv->sigterm);
+    rtmpd_registry_free(srv->registry);
+    srv->registry = NULL;
+}

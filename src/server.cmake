@@ -1,0 +1,26 @@
+# The server: everything above the protocol core, in a library so that
+# tests and tools can link the same code as the daemon.
+pkg_check_modules(LIBCONFIG REQUIRED IMPORTED_TARGET libconfig)
+
+add_library(rtmpd_core STATIC
+  src/log.c
+  src/config.c
+  src/frame.c
+  src/gop_cache.c
+  src/stream.c
+  src/conn.c
+  src/session.c
+  src/server.c
+)
+target_link_libraries(rtmpd_core PUBLIC rtmpd_proto PkgConfig::LIBEV PkgConfig::LIBCONFIG m)
+
+add_executable(rtmpd src/main.c)
+target_link_libraries(rtmpd PRIVATE rtmpd_core)
+
+include(GNUInstallDirs)
+install(TARGETS rtmpd RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+install(FILES conf/rtmpd.conf DESTINATION ${CMAKE_INSTALL_SYSCONFDIR}/rtmpd)
+set(BINDIR ${CMAKE_INSTALL_FULL_BINDIR})
+set(SYSCONFDIR ${CMAKE_INSTALL_FULL_SYSCONFDIR})
+configure_file(conf/rtmpd.service ${CMAKE_BINARY_DIR}/rtmpd.service @ONLY)
+install(FILES ${CMAKE_BINARY_DIR}/rtmpd.service DESTINATION lib/systemd/system)

@@ -1,0 +1,377 @@
+#include "rtmpd/stream.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "rtmpd/chunk.h"
+#include "rtmpd/conn.h"
+#include "rtmpd/log.h"
+#include "rtmpd/server.h"
+
+struct rtmpd_registry {
+    struct rtmpd_server *srv;
+    struct rtmpd_stream **buckets;
+    uint32_t nbuckets;   /* power of two */
+    uint32_t count;
+};
+
+struct rtmpd_registry *rtmpd_registry_new(struct rtmpd_server *srv)
+{
+    struct rtmpd_registry *reg = calloc(1, sizeof *reg);
+    if (!reg)
+        return NULL;
+    reg->srv = srv;
+    reg->nbuckets = 256;
+    reg->buckets = calloc(reg->nbuckets, sizeof *reg->buckets);
+    if (!reg->buckets) {
+        free(reg);
+        return NULL;
+    }
+    return reg;
+}
+
+static void stream_free(struct rtmpd_stream *st)
+{
+    rtmpd_frame_unref(st->meta);
+    rtmpd_frame_unref(st->aseq);
+    rtmpd_frame_unref(st->vseq);
+    rtmpd_gop_release(&st->gop);
+    free(st);
+}
+
+void rtmpd_registry_free(struct rtmpd_registry *reg)
+{
+    if (!reg)
+        return;
+    for (uint32_t i = 0; i < reg->nbuckets; i++) {
+        struct rtmpd_stream *st = reg->buckets[i], *next;
+        for (; st; st = next) {
+            next = st->hnext;
+            stream_free(st);
+        }
+    }
+    free(reg->buckets);
+    free(reg);
+}
+
+uint32_t rtmpd_registry_count(const struct rtmpd_registry *reg)
+{
+    return reg->count;
+}
+
+/* FNV-1a over "app/name". */
+static uint32_t key_hash(const char *app, size_t app_len, const char *name, size_t name_len)
+{
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < app_len; i++)
+        h = (h ^ (uint8_t)app[i]) * 16777619u;
+    h = (h ^ '/') * 16777619u;
+    for (size_t i = 0; i < name_len; i++)
+        h = (h ^ (uint8_t)name[i]) * 16777619u;
+    return h;
+}
+
+static int key_equal(const struct rtmpd_stream *st, const char *app, size_t app_len,
+                     const char *name, size_t name_len)
+{
+    return st->key_len == app_len + 1 + name_len && memcmp(st->key, app, app_len) == 0 &&
+           st->key[app_len] == '/' && memcmp(st->key + app_len + 1, name, name_len) == 0;
+}
+
+static void registry_grow(struct rtmpd_registry *reg)
+{
+    uint32_t n = reg->nbuckets * 2;
+    struct rtmpd_stream **b = calloc(n, sizeof *b);
+    if (!b)
+        return; /* keep the old table: slower, still correct */
+    for (uint32_t i = 0; i < reg->nbuckets; i++) {
+        struct rtmpd_stream *st = reg->buckets[i], *next;
+        for (; st; st = next) {
+            next = st->hnext;
+            size_t app_len = strlen(st->app->name);
+            uint32_t h = key_hash(st->key, app_len, st->key + app_len + 1,
+                                  st->key_len - app_len - 1) & (n - 1);
+            st->hnext = b[h];
+            b[h] = st;
+        }
+    }
+    free(reg->buckets);
+    reg->buckets = b;
+    reg->nbuckets = n;
+}
+
+struct rtmpd_stream *rtmpd_stream_get(struct rtmpd_registry *reg, const struct rtmpd_app_conf *app,
+                                      const char *name, size_t name_len, int create)
+{
+    size_t app_len = strlen(app->name);
+    uint32_t h = key_hash(app->name, app_len, name, name_len);
+    struct rtmpd_stream *st;
+    for (st = reg->buckets[h & (reg->nbuckets - 1)]; st; st = st->hnext)
+        if (key_equal(st, app->name, app_len, name, name_len))
+            return st;
+    if (!create)
+        return NULL;
+
+    st = calloc(1, sizeof *st + app_len + 1 + name_len + 1);
+    if (!st)
+        return NULL;
+    st->reg = reg;
+    st->app = app;
+    rtmpd_list_init(&st->subs);
+    memcpy(st->key, app->name, app_len);
+    st->key[app_len] = '/';
+    memcpy(st->key + app_len + 1, name, name_len);
+    st->key_len = (uint32_t)(app_len + 1 + name_len);
+    st->key[st->key_len] = '\0';
+
+    if (reg->count >= reg->nbuckets)
+        registry_grow(reg);
+    uint32_t b = h & (reg->nbuckets - 1);
+    st->hnext = reg->buckets[b];
+    reg->buckets[b] = st;
+    reg->count++;
+    return st;
+}
+
+/* Frees the stream when neither a publisher nor a subscriber is left. */
+static void stream_maybe_free(struct rtmpd_stream *st)
+{
+    if (st->publisher || st->nsubs)
+        return;
+    struct rtmpd_registry *reg = st->reg;
+    size_t app_len = strlen(st->app->name);
+    uint32_t h = key_hash(st->key, app_len, st->key + app_len + 1, st->key_len - app_len - 1);
+    struct rtmpd_stream **pp = &reg->buckets[h & (reg->nbuckets - 1)];
+    while (*pp && *pp != st)
+        pp = &(*pp)->hnext;
+    if (*pp)
+        *pp = st->hnext;
+    reg->count--;
+    stream_free(st);
+}
+
+static uint64_t stream_now(const struct rtmpd_stream *st)
+{
+    return rtmpd_server_now_us(st->reg->srv);
+}
+
+/*
+ * Maps a stream timestamp to the subscriber's timeline, which starts at 0
+ * with the first message it gets (as a recording of it would). The first
+ * frame of a new publish continues from the last timestamp the subscriber
+ * got, so a publisher restart never makes a player's clock jump backwards.
+ */
+static void sub_rebase(struct rtmpd_sub *sub, uint32_t ts)
+{
+    sub->epoch = sub->st->epoch;
+    sub->ts_off = (sub->have_ts ? (int64_t)sub->last_ts : 0) - ts;
+}
+
+static uint32_t sub_map_ts(struct rtmpd_sub *sub, uint32_t ts)
+{
+    if (!sub->have_ts || sub->epoch != sub->st->epoch)
+        sub_rebase(sub, ts);
+    int64_t t = (int64_t)ts + sub->ts_off;
+    if (t < 0)
+        t = 0;
+    return (uint32_t)t;
+}
+
+static void sub_send(struct rtmpd_sub *sub, struct rtmpd_frame *f, uint32_t ts)
+{
+    struct rtmpd_out o;
+    if (sub->kind == RTMPD_SUB_RTMP) {
+        uint32_t csid = f->type == RTMPD_MSG_AUDIO   ? RTMPD_CSID_AUDIO
+                        : f->type == RTMPD_MSG_VIDEO ? RTMPD_CSID_VIDEO
+                                                     : RTMPD_CSID_DATA;
+        rtmpd_out_rtmp(&o, f, csid, sub->stream_id, ts, sub->chunk_size);
+    } else {
+        rtmpd_out_flv(&o, f, ts);
+    }
+    if (rtmpd_conn_send_out(sub->conn, &o) == 0) {
+        sub->frames_sent++;
+        if (!sub->have_ts || (int32_t)(ts - sub->last_ts) > 0)
+            sub->last_ts = ts;
+        sub->have_ts = 1;
+    }
+}
+
+static void sub_drop(struct rtmpd_sub *sub, uint64_t delay_us)
+{
+    sub->frames_dropped++;
+    if (!sub->dropping) {
+        sub->dropping = 1;
+        sub->drop_episodes++;
+        log_info(sub->conn->id, "%s: player behind by %llu ms: dropping video until it catches up",
+                 sub->st->key, (unsigned long long)(delay_us / 1000));
+    }
+}
+
+/*
+ * The per-subscriber policy for one live frame: skip what it does not
+ * want, start video at a keyframe, drop by priority when its queue is late
+ * (disposable frames first, then all video until the next keyframe; audio,
+ * sequence headers and metadata always go), and cut it at the hard limits.
+ */
+static void sub_deliver(struct rtmpd_sub *sub, struct rtmpd_frame *f, uint64_t now)
+{
+    struct rtmpd_conn *c = sub->conn;
+    const struct rtmpd_queue_conf *q = &sub->st->app->queue;
+    int video = f->type == RTMPD_MSG_VIDEO, audio = f->type == RTMPD_MSG_AUDIO;
+    int essential = (f->flags & (RTMPD_FRAME_SEQ | RTMPD_FRAME_META)) != 0;
+
+    if (c->closing || c->flush_then_close || sub->paused)
+        return;
+    if ((video && sub->no_video) || (audio && sub->no_audio))
+        return;
+
+    uint64_t delay = rtmpd_conn_queue_delay_us(c, now);
+    if (c->q_bytes + f->len > q->max_bytes || delay > (uint64_t)q->max_ms * 1000) {
+        log_warn(c->id, "%s: player too slow (%llu bytes, %llu ms queued): disconnecting",
+                 sub->st->key, (unsigned long long)c->q_bytes,
+                 (unsigned long long)(delay / 1000));
+        rtmpd_conn_close(c, "slow consumer");
+        return;
+    }
+    if (video && !essential) {
+        uint64_t drop_us = (uint64_t)q->drop_ms * 1000;
+        if (delay > drop_us || (delay > drop_us / 2 && (f->flags & RTMPD_FRAME_DISPOSABLE))) {
+            if (delay > drop_us)
+                sub->need_key = 1;
+            sub_drop(sub, delay);
+            return;
+        }
+        if (sub->need_key) {
+            if (!(f->flags & RTMPD_FRAME_KEY)) {
+                sub->frames_dropped += sub->have_ts; /* not counted before the first frame */
+                return;
+            }
+            sub->need_key = 0;
+            if (sub->dropping) {
+                sub->dropping = 0;
+                log_info(c->id, "%s: player caught up, video resumes at a keyframe "
+                         "(%llu frames dropped so far)", sub->st->key,
+                         (unsigned long long)sub->frames_dropped);
+            }
+        }
+    }
+    sub_send(sub, f, sub_map_ts(sub, f->timestamp));
+}
+
+int rtmpd_stream_publish(struct rtmpd_stream *st, void *owner, uint64_t conn_id)
+{
+    if (st->publisher)
+        return -1;
+    st->publisher = owner;
+    st->publisher_id = conn_id;
+    st->epoch++;
+    memset(&st->stats, 0, sizeof st->stats);
+    st->stats.publish_us = stream_now(st);
+    struct rtmpd_list *pos, *tmp;
+    rtmpd_list_foreach_safe(pos, tmp, &st->subs) {
+        struct rtmpd_sub *sub = rtmpd_container_of(pos, struct rtmpd_sub, link);
+        sub->need_key = 1;
+        if (sub->ops && sub->ops->notify)
+            sub->ops->notify(sub, RTMPD_SUB_PUBLISH_START);
+    }
+    return 0;
+}
+
+void rtmpd_stream_unpublish(struct rtmpd_stream *st)
+{
+    if (!st->publisher)
+        return;
+    st->publisher = NULL;
+    st->publisher_id = 0;
+    rtmpd_frame_unref(st->meta);
+    rtmpd_frame_unref(st->aseq);
+    rtmpd_frame_unref(st->vseq);
+    st->meta = st->aseq = st->vseq = NULL;
+    rtmpd_gop_clear(&st->gop);
+    struct rtmpd_list *pos, *tmp;
+    rtmpd_list_foreach_safe(pos, tmp, &st->subs) {
+        struct rtmpd_sub *sub = rtmpd_container_of(pos, struct rtmpd_sub, link);
+        sub->need_key = 1;
+        if (sub->ops && sub->ops->notify)
+            sub->ops->notify(sub, RTMPD_SUB_UNPUBLISH);
+    }
+    stream_maybe_free(st);
+}
+
+static void replace_frame(struct rtmpd_frame **slot, struct rtmpd_frame *f)
+{
+    rtmpd_frame_unref(*slot);
+    *slot = rtmpd_frame_ref(f);
+}
+
+void rtmpd_stream_push(struct rtmpd_stream *st, struct rtmpd_frame *f)
+{
+    st->stats.bytes_in += f->len;
+    st->stats.frames_in++;
+    st->last_ts = f->timestamp;
+    if (f->flags & RTMPD_FRAME_META)
+        replace_frame(&st->meta, f);
+    else if (f->flags & RTMPD_FRAME_SEQ)
+        replace_frame(f->type == RTMPD_MSG_VIDEO ? &st->vseq : &st->aseq, f);
+    rtmpd_gop_push(&st->gop, f, &st->app->gop);
+
+    uint64_t now = stream_now(st);
+    struct rtmpd_list *pos;
+    for (pos = st->subs.next; pos != &st->subs; pos = pos->next)
+        sub_deliver(rtmpd_container_of(pos, struct rtmpd_sub, link), f, now);
+}
+
+/* Sends what a player needs to start now: metadata, sequence headers and
+ * the cached GOP. Metadata and sequence headers carry the GOP's first
+ * timestamp (0 for a new player): FFmpeg takes an onMetaData stamped
+ * otherwise for a subtitle stream. */
+static void sub_start(struct rtmpd_sub *sub)
+{
+    struct rtmpd_stream *st = sub->st;
+    uint64_t now = stream_now(st);
+    uint32_t base = st->gop.n ? st->gop.frames[0]->timestamp : st->last_ts;
+    sub_rebase(sub, base); /* also after a pause: continue, never go back */
+    uint32_t ts = sub_map_ts(sub, base);
+
+    sub->need_key = 1;
+    if (st->meta)
+        sub_send(sub, st->meta, ts);
+    if (st->vseq && !sub->no_video)
+        sub_send(sub, st->vseq, ts);
+    if (st->aseq && !sub->no_audio)
+        sub_send(sub, st->aseq, ts);
+    for (uint32_t i = 0; i < st->gop.n; i++)
+        sub_deliver(sub, st->gop.frames[i], now);
+}
+
+void rtmpd_stream_attach(struct rtmpd_stream *st, struct rtmpd_sub *sub)
+{
+    sub->st = st;
+    sub->epoch = st->epoch;
+    sub->ts_off = 0;
+    rtmpd_list_insert_tail(&st->subs, &sub->link);
+    st->nsubs++;
+    if (st->publisher)
+        sub_start(sub);
+    else
+        sub->need_key = 1;
+}
+
+void rtmpd_sub_resync(struct rtmpd_sub *sub)
+{
+    if (sub->st && sub->st->publisher)
+        sub_start(sub);
+    else
+        sub->need_key = 1;
+}
+
+void rtmpd_stream_detach(struct rtmpd_sub *sub)
+{
+    struct rtmpd_stream *st = sub->st;
+    if (!st)
+        return;
+    rtmpd_list_remove(&sub->link);
+    st->nsubs--;
+    sub->st = NULL;
+    stream_maybe_free(st);
+}
