@@ -247,11 +247,15 @@ void rtmpd_server_stop(struct rtmpd_server *srv)
     struct rtmpd_list *pos, *tmp;
     rtmpd_list_foreach_safe(pos, tmp, &srv->conns) {
         struct rtmpd_conn *c = rtmpd_container_of(pos, struct rtmpd_conn, link);
-        rtmpd_session_shutdown(c->ud, 1);
+        if (c->ops->on_shutdown)
+            c->ops->on_shutdown(c->ud, 1);
     }
     rtmpd_list_foreach_safe(pos, tmp, &srv->conns) {
         struct rtmpd_conn *c = rtmpd_container_of(pos, struct rtmpd_conn, link);
-        rtmpd_session_shutdown(c->ud, 0);
+        if (c->ops->on_shutdown)
+            c->ops->on_shutdown(c->ud, 0);
+        else
+            rtmpd_conn_close_after_flush(c, "server shutting down");
     }
     flush_list(&srv->flush_merged);
     ev_timer_start(srv->loop, &srv->stop_timer);

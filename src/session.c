@@ -1097,10 +1097,23 @@ static void session_on_close(void *ud)
     free(s);
 }
 
+static void session_on_shutdown(void *ud, int publishers_only)
+{
+    struct rtmpd_session *s = ud;
+    if (publishers_only) {
+        for (uint32_t i = 0; i < s->nns; i++)
+            if (s->ns[i].role == NS_PUBLISH)
+                ns_stop(&s->ns[i]);
+        return;
+    }
+    rtmpd_conn_close_after_flush(s->conn, "server shutting down");
+}
+
 static const struct rtmpd_conn_ops session_ops = {
     .on_data = session_on_data,
     .on_idle = session_on_idle,
     .on_close = session_on_close,
+    .on_shutdown = session_on_shutdown,
 };
 
 struct rtmpd_conn *rtmpd_session_accept(struct rtmpd_server *srv, int fd,
@@ -1139,16 +1152,4 @@ struct rtmpd_conn *rtmpd_session_accept(struct rtmpd_server *srv, int fd,
     log_debug(c->id, "accepted from %s", c->peer);
     rtmpd_conn_start(c, cfg->limits.handshake_timeout_ms);
     return c;
-}
-
-void rtmpd_session_shutdown(void *session, int publishers_only)
-{
-    struct rtmpd_session *s = session;
-    if (publishers_only) {
-        for (uint32_t i = 0; i < s->nns; i++)
-            if (s->ns[i].role == NS_PUBLISH)
-                ns_stop(&s->ns[i]);
-        return;
-    }
-    rtmpd_conn_close_after_flush(s->conn, "server shutting down");
 }

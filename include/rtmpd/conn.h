@@ -33,6 +33,11 @@ struct rtmpd_conn_ops {
     /* Final call at a safe point of the loop: release everything; the
      * connection is freed right after. */
     void (*on_close)(void *ud);
+    /*
+     * Server stop, in two passes: first with `publishers` set (end every
+     * publish, so players are told), then without (finish and close).
+     */
+    void (*on_shutdown)(void *ud, int publishers);
 };
 
 struct rtmpd_conn {

@@ -21,11 +21,4 @@ struct rtmpd_conn;
 struct rtmpd_conn *rtmpd_session_accept(struct rtmpd_server *srv, int fd,
                                         const struct sockaddr *peer, socklen_t peerlen);
 
-/*
- * Server stop. With `publishers_only`, ends every publish of the session
- * (players are told); otherwise closes the session once its queued bytes
- * are written.
- */
-void rtmpd_session_shutdown(void *session, int publishers_only);
-
 #endif
