@@ -44,12 +44,13 @@ enum cfg_type {
     CFG_BOOL,     /* int, 0 or 1 */
     CFG_STRING,   /* char[size], NUL-terminated */
     CFG_LOGLEVEL, /* enum rtmpd_log_level, from its name */
-    CFG_LISTEN,   /* the listen array; min/max bound the number of entries */
+    CFG_ADDRS,    /* struct rtmpd_addr_list; min/max bound the number of entries */
     CFG_APPS,     /* the apps list, each group read with cfg_app_table */
 };
 
 #define CFG_SIZE 0x01     /* byte count: "8M" is accepted as well as 8388608 */
 #define CFG_REQUIRED 0x02 /* must appear in the file (there is no default) */
+#define CFG_CIDR 0x04     /* CFG_ADDRS of "addr/prefix" instead of "addr:port" */
 
 struct cfg_key {
     const char *name;  /* dotted path relative to the table's root */
@@ -103,8 +104,8 @@ static int cfg_check_app_name(const char *s, char *why, size_t whylen);
  * docs/configuration.md.
  */
 static const struct cfg_key cfg_top_keys[] = {
-    CFG_KEY(struct rtmpd_config, "listen", CFG_LISTEN, 0, listen, 0, "0.0.0.0:1935", 1,
-            RTMPD_CONFIG_MAX_LISTEN, NULL),
+    CFG_KEY(struct rtmpd_config, "listen", CFG_ADDRS, 0, listen, 0, "0.0.0.0:1935", 1,
+            RTMPD_CONFIG_MAX_LIST, NULL),
 
     CFG_KEY(struct rtmpd_config, "log.level", CFG_LOGLEVEL, 0, log.level, RTMPD_LOG_INFO, NULL,
             0, 0, NULL),
@@ -129,6 +130,16 @@ static const struct cfg_key cfg_top_keys[] = {
 
     CFG_KEY(struct rtmpd_config, "apps", CFG_APPS, 0, apps, 0, "live", 1, RTMPD_CONFIG_MAX_APPS,
             NULL),
+
+    CFG_KEY(struct rtmpd_config, "http.listen", CFG_ADDRS, 0, http.listen, 0, "127.0.0.1:8080",
+            0, RTMPD_CONFIG_MAX_LIST, NULL),
+    CFG_KEY(struct rtmpd_config, "http.allow", CFG_ADDRS, CFG_CIDR, http.allow, 0,
+            "127.0.0.1/32,::1/128", 0, RTMPD_CONFIG_MAX_LIST, NULL),
+    CFG_KEY(struct rtmpd_config, "http.token", CFG_STRING, 0, http.token, 0, "", 0, 0, NULL),
+    CFG_KEY(struct rtmpd_config, "http.cors_origin", CFG_STRING, 0, http.cors_origin, 0, "*", 0,
+            0, NULL),
+    TOP_UINT("http.max_header_bytes", http.max_header_bytes, CFG_SIZE, 8 * KiB, 1 * KiB, 64 * KiB),
+    TOP_UINT("http.request_timeout_ms", http.request_timeout_ms, 0, 10000, 100, 300000),
 };
 
 static const struct cfg_rule cfg_top_rules[] = {
@@ -446,6 +457,60 @@ static int cfg_parse_listen(const char *s, char *out, size_t outlen, char *why, 
     return 0;
 }
 
+/*
+ * Parses and normalises a CIDR: "A.B.C.D/N" (N <= 32) or "IPV6/N" (N <=
+ * 128); a bare address means a single host (/32 or /128). Host bits must be
+ * zero, so a typo cannot silently widen the range. Returns 0, or -1 with
+ * `why` filled.
+ */
+static int cfg_parse_cidr(const char *s, char *out, size_t outlen, char *why, size_t whylen)
+{
+    char host[64];
+    unsigned char bin[16];
+    const char *slash = strchr(s, '/');
+    size_t hlen = slash != NULL ? (size_t)(slash - s) : strlen(s);
+    int v6, bits;
+    unsigned long prefix;
+
+    if (hlen == 0 || hlen >= sizeof host) {
+        snprintf(why, whylen, "\"%s\": missing or bad address (expected \"addr/prefix\")", s);
+        return -1;
+    }
+    memcpy(host, s, hlen);
+    host[hlen] = '\0';
+    v6 = strchr(host, ':') != NULL;
+    if (inet_pton(v6 ? AF_INET6 : AF_INET, host, bin) != 1) {
+        snprintf(why, whylen, "\"%s\": \"%s\" is not an %s address", s, host,
+                 v6 ? "IPv6" : "IPv4");
+        return -1;
+    }
+    bits = v6 ? 128 : 32;
+    prefix = (unsigned long)bits;
+    if (slash != NULL) {
+        char *end;
+        if (slash[1] < '0' || slash[1] > '9') {
+            snprintf(why, whylen, "\"%s\": bad prefix length", s);
+            return -1;
+        }
+        prefix = strtoul(slash + 1, &end, 10);
+        if (*end != '\0' || prefix > (unsigned long)bits) {
+            snprintf(why, whylen, "\"%s\": bad prefix length (0..%d)", s, bits);
+            return -1;
+        }
+    }
+    for (int b = (int)prefix; b < bits; b++) {
+        if (bin[b / 8] & (0x80 >> (b % 8))) {
+            snprintf(why, whylen, "\"%s\": address has bits set beyond /%lu", s, prefix);
+            return -1;
+        }
+    }
+    if ((size_t)snprintf(out, outlen, "%s/%lu", host, prefix) >= outlen) {
+        snprintf(why, whylen, "\"%s\": too long", s);
+        return -1;
+    }
+    return 0;
+}
+
 /* Tables ------------------------------------------------------------------ */
 
 static const struct cfg_key *cfg_find(const struct cfg_table *t, const char *name)
@@ -528,10 +593,17 @@ static void cfg_apply_defaults(const struct cfg_table *t, void *base)
         case CFG_LOGLEVEL:
             *(enum rtmpd_log_level *)(void *)p = (enum rtmpd_log_level)k->def;
             break;
-        case CFG_LISTEN: {
-            struct rtmpd_config *c = base;
-            cfg_store_str(c->listen[0], sizeof c->listen[0], k->sdef);
-            c->nlisten = 1;
+        case CFG_ADDRS: {
+            /* sdef: comma-separated, already normalised */
+            struct rtmpd_addr_list *l = (struct rtmpd_addr_list *)(void *)p;
+            const char *d = k->sdef;
+            memset(l, 0, sizeof *l);
+            while (*d != '\0' && l->n < RTMPD_CONFIG_MAX_LIST) {
+                size_t len = strcspn(d, ",");
+                assert(len < sizeof l->v[0]);
+                memcpy(l->v[l->n++], d, len);
+                d += len + (d[len] == ',');
+            }
             break;
         }
         case CFG_APPS: {
@@ -596,14 +668,16 @@ static int cfg_get_string(struct cfg_ctx *x, const config_setting_t *s, const ch
     return 0;
 }
 
-static int cfg_set_listen(struct cfg_ctx *x, const struct cfg_key *k, struct rtmpd_config *c,
-                          const config_setting_t *s, const char *key)
+static int cfg_set_addrs(struct cfg_ctx *x, const struct cfg_key *k, struct rtmpd_addr_list *l,
+                         const config_setting_t *s, const char *key)
 {
     char why[192], ekey[CFG_KEYPATH_MAX + 16];
+    const char *what = (k->flags & CFG_CIDR) ? "\"addr/prefix\"" : "\"addr:port\"";
+    struct rtmpd_addr_list tmp;
     int n;
 
     if (config_setting_type(s) != CONFIG_TYPE_ARRAY && config_setting_type(s) != CONFIG_TYPE_LIST)
-        return cfg_error(x, s, key, "expected an array of strings [ \"addr:port\", ... ], got %s",
+        return cfg_error(x, s, key, "expected an array of strings [ %s, ... ], got %s", what,
                          cfg_type_name(s));
     n = config_setting_length(s);
     if ((uint64_t)n < k->min)
@@ -613,23 +687,28 @@ static int cfg_set_listen(struct cfg_ctx *x, const struct cfg_key *k, struct rtm
         return cfg_error(x, s, key, "too many addresses (%d, at most %llu)", n,
                          (unsigned long long)k->max);
 
+    memset(&tmp, 0, sizeof tmp);
     for (int i = 0; i < n; i++) {
         const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
         const char *str = NULL;
+        int rc;
 
         snprintf(ekey, sizeof ekey, "%s[%d]", key, i);
         if (cfg_get_string(x, e, ekey, &str) < 0)
             return -1;
-        if (cfg_parse_listen(str, c->listen[i], sizeof c->listen[i], why, sizeof why) < 0)
+        if (k->flags & CFG_CIDR)
+            rc = cfg_parse_cidr(str, tmp.v[i], sizeof tmp.v[i], why, sizeof why);
+        else
+            rc = cfg_parse_listen(str, tmp.v[i], sizeof tmp.v[i], why, sizeof why);
+        if (rc < 0)
             return cfg_error(x, e, ekey, "%s", why);
         for (int j = 0; j < i; j++)
-            if (strcmp(c->listen[j], c->listen[i]) == 0)
+            if (strcmp(tmp.v[j], tmp.v[i]) == 0)
                 return cfg_error(x, e, ekey, "duplicate address \"%s\" (also %s[%d])", str, key,
                                  j);
     }
-    for (int i = n; i < RTMPD_CONFIG_MAX_LISTEN; i++)
-        memset(c->listen[i], 0, sizeof c->listen[i]);
-    c->nlisten = (uint32_t)n;
+    tmp.n = (uint32_t)n;
+    *l = tmp;
     return 0;
 }
 
@@ -719,8 +798,8 @@ static int cfg_set(struct cfg_ctx *x, const struct cfg_key *k, void *base,
                              "unknown level \"%s\" (expected error, warn, info or debug)", str);
         *(enum rtmpd_log_level *)(void *)p = (enum rtmpd_log_level)lvl;
         return 0;
-    case CFG_LISTEN:
-        return cfg_set_listen(x, k, base, s, key);
+    case CFG_ADDRS:
+        return cfg_set_addrs(x, k, (struct rtmpd_addr_list *)(void *)p, s, key);
     case CFG_APPS:
         return cfg_set_apps(x, k, base, s, key);
     }

@@ -77,9 +77,10 @@ int main(int argc, char **argv)
         return 1;
     }
     if (nlisten) {
+        memset(&cfg.listen, 0, sizeof cfg.listen);
         for (uint32_t i = 0; i < nlisten; i++)
-            snprintf(cfg.listen[i], sizeof cfg.listen[i], "%s", listen[i]);
-        cfg.nlisten = nlisten;
+            snprintf(cfg.listen.v[i], sizeof cfg.listen.v[i], "%s", listen[i]);
+        cfg.listen.n = nlisten;
     }
     if (test_only) {
         printf("rtmpd: configuration %s is valid\n", config_path);

@@ -277,8 +277,8 @@ int rtmpd_server_init(struct rtmpd_server *srv, struct ev_loop *loop,
     if (!srv->registry)
         return -1;
 
-    for (uint32_t i = 0; i < cfg->nlisten; i++) {
-        if (listener_open(srv, &srv->listeners[i], cfg->listen[i]) < 0) {
+    for (uint32_t i = 0; i < cfg->listen.n; i++) {
+        if (listener_open(srv, &srv->listeners[i], cfg->listen.v[i]) < 0) {
             rtmpd_server_release(srv);
             return -1;
         }

@@ -11,7 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define RTMPD_CONFIG_MAX_LISTEN 16
+#define RTMPD_CONFIG_MAX_LIST 16
+#define RTMPD_CONFIG_MAX_LISTEN RTMPD_CONFIG_MAX_LIST
 #define RTMPD_CONFIG_MAX_APPS 64
 #define RTMPD_CONFIG_NAME_MAX 64
 #define RTMPD_CONFIG_ADDR_MAX 80
@@ -44,11 +45,16 @@ struct rtmpd_app_conf {
     struct rtmpd_queue_conf queue;
 };
 
+/* A list of normalised addresses: "addr:port" / "[v6]:port", or CIDRs. */
+struct rtmpd_addr_list {
+    char v[RTMPD_CONFIG_MAX_LIST][RTMPD_CONFIG_ADDR_MAX];
+    uint32_t n;
+};
+
 struct rtmpd_config {
     char path[RTMPD_CONFIG_PATH_MAX];  /* file it was read from ("" for defaults) */
 
-    char listen[RTMPD_CONFIG_MAX_LISTEN][RTMPD_CONFIG_ADDR_MAX]; /* "addr:port", "[v6]:port" */
-    uint32_t nlisten;
+    struct rtmpd_addr_list listen;     /* RTMP listeners */
 
     struct {
         enum rtmpd_log_level level;        /* log.level: error|warn|info|debug, default info */
@@ -74,6 +80,15 @@ struct rtmpd_config {
 
     struct rtmpd_app_conf apps[RTMPD_CONFIG_MAX_APPS];
     uint32_t napps;
+
+    struct {
+        struct rtmpd_addr_list listen;  /* http.listen, default [ "127.0.0.1:8080" ]; [] = off */
+        struct rtmpd_addr_list allow;   /* http.allow: CIDRs that may use /api and /metrics */
+        char token[128];                /* http.token: bearer token for /api ("" = none) */
+        char cors_origin[256];          /* http.cors_origin: Access-Control-Allow-Origin ("" = none) */
+        uint32_t max_header_bytes;      /* http.max_header_bytes, default 8K */
+        uint32_t request_timeout_ms;    /* http.request_timeout_ms, default 10000 */
+    } http;
 };
 
 /* Fills `c` with the defaults (one app "live", listen 0.0.0.0:1935). */

@@ -110,9 +110,9 @@ static void assert_app_equal(const struct rtmpd_app_conf *a, const struct rtmpd_
 static void assert_config_equal(const struct rtmpd_config *a, const struct rtmpd_config *b)
 {
     assert_string_equal(a->path, b->path);
-    assert_int_equal(a->nlisten, b->nlisten);
-    for (uint32_t i = 0; i < a->nlisten; i++)
-        assert_string_equal(a->listen[i], b->listen[i]);
+    assert_int_equal(a->listen.n, b->listen.n);
+    for (uint32_t i = 0; i < a->listen.n; i++)
+        assert_string_equal(a->listen.v[i], b->listen.v[i]);
     assert_int_equal(a->log.level, b->log.level);
     assert_string_equal(a->log.access_log, b->log.access_log);
     assert_int_equal(a->limits.max_connections, b->limits.max_connections);
@@ -140,8 +140,8 @@ static void defaults_match_documented_values(void **state)
     memset(&c, 0x5a, sizeof c);
     rtmpd_config_defaults(&c);
     assert_string_equal(c.path, "");
-    assert_int_equal(c.nlisten, 1);
-    assert_string_equal(c.listen[0], "0.0.0.0:1935");
+    assert_int_equal(c.listen.n, 1);
+    assert_string_equal(c.listen.v[0], "0.0.0.0:1935");
     assert_int_equal(c.log.level, RTMPD_LOG_INFO);
     assert_string_equal(c.log.access_log, "stderr");
     assert_int_equal(c.limits.max_connections, 10000);
@@ -219,10 +219,10 @@ static void full_custom_config_round_trips(void **state)
     rtmpd_config_defaults(&want);
     memset(want.apps, 0, sizeof want.apps);
     snprintf(want.path, sizeof want.path, "%s", c.path);
-    want.nlisten = 3;
-    strcpy(want.listen[0], "127.0.0.1:1935");
-    strcpy(want.listen[1], "[::1]:19350");
-    strcpy(want.listen[2], "0.0.0.0:2935");
+    want.listen.n = 3;
+    strcpy(want.listen.v[0], "127.0.0.1:1935");
+    strcpy(want.listen.v[1], "[::1]:19350");
+    strcpy(want.listen.v[2], "0.0.0.0:2935");
     want.log.level = RTMPD_LOG_DEBUG;
     strcpy(want.log.access_log, "/var/log/rtmpd/access.log");
     want.limits.max_connections = 500;
@@ -255,12 +255,41 @@ static void unknown_key_at_top_level_is_error(void **state)
     (void)state;
     expect_error("listen = [ \"0.0.0.0:1935\" ];\n"
                  "listen_backlog = 511;\n",
-                 2, "listen_backlog", "unknown key (valid here: listen, log, limits, rtmp, apps)");
+                 2, "listen_backlog",
+                 "unknown key (valid here: listen, log, limits, rtmp, apps, http)");
     /* A whole unknown section is reported at its own line. */
     expect_error("log = { level = \"info\"; };\n"
                  "\n"
-                 "http = { listen = [ \"127.0.0.1:8080\" ]; };\n",
-                 3, "http", "unknown key");
+                 "recorder = { path = \"/var/lib/rtmpd\"; };\n",
+                 3, "recorder", "unknown key");
+}
+
+static void http_lists_are_parsed_and_normalised(void **state)
+{
+    (void)state;
+    struct rtmpd_config c;
+    rtmpd_config_defaults(&c);
+    assert_int_equal(c.http.listen.n, 1);
+    assert_string_equal(c.http.listen.v[0], "127.0.0.1:8080");
+    assert_int_equal(c.http.allow.n, 2);
+    assert_string_equal(c.http.allow.v[0], "127.0.0.1/32");
+    assert_string_equal(c.http.allow.v[1], "::1/128");
+    load_ok(&c, "http = { listen = [ ]; allow = [ \"10.0.0.0/8\", \"192.168.1.7\",\n"
+                "  \"2001:db8::/32\" ]; token = \"s3cret\"; };\n");
+    assert_int_equal(c.http.listen.n, 0);
+    assert_int_equal(c.http.allow.n, 3);
+    assert_string_equal(c.http.allow.v[0], "10.0.0.0/8");
+    assert_string_equal(c.http.allow.v[1], "192.168.1.7/32");
+    assert_string_equal(c.http.allow.v[2], "2001:db8::/32");
+    assert_string_equal(c.http.token, "s3cret");
+    expect_error("http = { allow = [ \"10.0.0.1/8\" ]; };\n", 1, "http.allow[0]",
+                 "address has bits set beyond /8");
+    expect_error("http = { allow = [ \"10.0.0.0/33\" ]; };\n", 1, "http.allow[0]",
+                 "bad prefix length (0..32)");
+    expect_error("http = { allow = [ \"example.com/8\" ]; };\n", 1, "http.allow[0]",
+                 "is not an IPv4 address");
+    expect_error("http = { listen = [ \"127.0.0.1\" ]; };\n", 1, "http.listen[0]",
+                 "missing port");
 }
 
 static void unknown_key_in_section_is_error(void **state)
@@ -458,13 +487,13 @@ static void listen_forms_are_accepted_and_normalised(void **state)
 
     load_ok(&c, "listen = [ \"*:1935\", \"[::]:1935\", \"[2001:db8::1]:65535\",\n"
                 "           \"192.168.0.10:1\", \"[::ffff:10.0.0.1]:80\" ];\n");
-    assert_int_equal(c.nlisten, 5);
-    assert_string_equal(c.listen[0], "0.0.0.0:1935");
-    assert_string_equal(c.listen[1], "[::]:1935");
-    assert_string_equal(c.listen[2], "[2001:db8::1]:65535");
-    assert_string_equal(c.listen[3], "192.168.0.10:1");
-    assert_string_equal(c.listen[4], "[::ffff:10.0.0.1]:80");
-    assert_string_equal(c.listen[5], "");
+    assert_int_equal(c.listen.n, 5);
+    assert_string_equal(c.listen.v[0], "0.0.0.0:1935");
+    assert_string_equal(c.listen.v[1], "[::]:1935");
+    assert_string_equal(c.listen.v[2], "[2001:db8::1]:65535");
+    assert_string_equal(c.listen.v[3], "192.168.0.10:1");
+    assert_string_equal(c.listen.v[4], "[::ffff:10.0.0.1]:80");
+    assert_string_equal(c.listen.v[5], "");
 }
 
 static void size_suffixes_and_int64_are_accepted(void **state)
@@ -642,6 +671,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(duplicate_app_name_is_error),
     cmocka_unit_test(app_name_is_required_and_validated),
     cmocka_unit_test(bad_listen_addresses_are_errors),
+    cmocka_unit_test(http_lists_are_parsed_and_normalised),
     cmocka_unit_test(listen_forms_are_accepted_and_normalised),
     cmocka_unit_test(size_suffixes_and_int64_are_accepted),
     cmocka_unit_test(plain_integer_above_32_bits_is_error_not_wrapped),
