@@ -40,7 +40,6 @@ static void format_peer(char *out, size_t len, const struct sockaddr *sa)
 struct rtmpd_conn *rtmpd_conn_new(struct rtmpd_server *srv, int fd, const struct sockaddr *peer,
                                   socklen_t peerlen, const struct rtmpd_conn_ops *ops)
 {
-    (void)peerlen;
     struct rtmpd_conn *c = calloc(1, sizeof *c);
     if (!c) {
         close(fd);
@@ -51,6 +50,8 @@ struct rtmpd_conn *rtmpd_conn_new(struct rtmpd_server *srv, int fd, const struct
     c->srv = srv;
     c->ops = ops;
     format_peer(c->peer, sizeof c->peer, peer);
+    if (peerlen <= sizeof c->peer_addr)
+        memcpy(&c->peer_addr, peer, peerlen);
     c->started_us = c->last_in_us = c->last_drain_us = rtmpd_server_now_us(srv);
     rtmpd_list_init(&c->link);
     rtmpd_list_init(&c->flush_link);
@@ -74,6 +75,15 @@ void rtmpd_conn_start(struct rtmpd_conn *c, uint32_t handshake_timeout_ms)
     ev_io_start(c->srv->loop, &c->rio);
     ev_timer_set(&c->timer, handshake_timeout_ms / 1000.0, 0.);
     ev_timer_start(c->srv->loop, &c->timer);
+}
+
+void rtmpd_conn_set_timer(struct rtmpd_conn *c, uint32_t ms)
+{
+    ev_timer_stop(c->srv->loop, &c->timer);
+    if (ms && !c->closing) {
+        ev_timer_set(&c->timer, ms / 1000.0, 0.);
+        ev_timer_start(c->srv->loop, &c->timer);
+    }
 }
 
 void rtmpd_conn_established(struct rtmpd_conn *c, uint32_t idle_timeout_ms)
@@ -318,7 +328,10 @@ static void conn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
         return;
     }
     if (!c->established) {
-        rtmpd_conn_close(c, "handshake timeout");
+        if (c->ops->on_timeout)
+            c->ops->on_timeout(c->ud);
+        else
+            rtmpd_conn_close(c, "handshake timeout");
         return;
     }
     uint64_t now = rtmpd_server_now_us(c->srv);

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "rtmpd/conn.h"
+#include "rtmpd/http.h"
 #include "rtmpd/log.h"
 #include "rtmpd/session.h"
 #include "rtmpd/stream.h"
@@ -74,7 +75,8 @@ static int parse_listen(const char *s, struct sockaddr_storage *ss, socklen_t *l
 
 static void accept_cb(struct ev_loop *loop, ev_io *w, int revents);
 
-static int listener_open(struct rtmpd_server *srv, struct rtmpd_listener *l, const char *addr)
+static int listener_open(struct rtmpd_server *srv, struct rtmpd_listener *l, const char *addr,
+                         uint8_t kind)
 {
     struct sockaddr_storage ss;
     socklen_t len;
@@ -82,6 +84,7 @@ static int listener_open(struct rtmpd_server *srv, struct rtmpd_listener *l, con
 
     snprintf(l->addr, sizeof l->addr, "%s", addr);
     l->srv = srv;
+    l->kind = kind;
     l->fd = -1;
     if (parse_listen(addr, &ss, &len) < 0) {
         log_error(0, "listen %s: not an address:port", addr);
@@ -104,7 +107,7 @@ static int listener_open(struct rtmpd_server *srv, struct rtmpd_listener *l, con
     l->io.data = l;
     ev_io_start(srv->loop, &l->io);
     if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0)
-        log_info(0, "listening on %s (port %u)", addr,
+        log_info(0, "%slistening on %s (port %u)", kind == RTMPD_LISTEN_HTTP ? "http " : "", addr,
                  ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
                                                : ((struct sockaddr_in6 *)&ss)->sin6_port));
     return 0;
@@ -113,15 +116,15 @@ fail:
     return -1;
 }
 
-int rtmpd_server_listener_port(const struct rtmpd_server *srv, uint32_t i)
+struct rtmpd_conn *rtmpd_server_find_conn(struct rtmpd_server *srv, uint64_t id)
 {
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof ss;
-    if (i >= srv->nlisteners || getsockname(srv->listeners[i].fd, (struct sockaddr *)&ss, &len) < 0)
-        return -1;
-    if (ss.ss_family == AF_INET)
-        return ntohs(((struct sockaddr_in *)&ss)->sin_port);
-    return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    struct rtmpd_list *pos;
+    for (pos = srv->conns.next; pos != &srv->conns; pos = pos->next) {
+        struct rtmpd_conn *c = rtmpd_container_of(pos, struct rtmpd_conn, link);
+        if (c->id == id)
+            return c;
+    }
+    return NULL;
 }
 
 static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
@@ -155,7 +158,10 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
             continue;
         }
         srv->stats.accepted++;
-        if (!rtmpd_session_accept(srv, fd, (struct sockaddr *)&ss, len))
+        struct rtmpd_conn *c = l->kind == RTMPD_LISTEN_HTTP
+                                   ? rtmpd_http_accept(srv, fd, (struct sockaddr *)&ss, len)
+                                   : rtmpd_session_accept(srv, fd, (struct sockaddr *)&ss, len);
+        if (!c)
             log_error(0, "out of memory accepting a connection");
     }
 }
@@ -214,6 +220,14 @@ static void merge_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
     (void)revents;
     struct rtmpd_server *srv = w->data;
     flush_list(&srv->flush_merged);
+}
+
+static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct rtmpd_server *srv = w->data;
+    rtmpd_registry_tick(srv->registry, rtmpd_server_now_us(srv));
 }
 
 static void stop_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
@@ -277,8 +291,11 @@ int rtmpd_server_init(struct rtmpd_server *srv, struct ev_loop *loop,
     if (!srv->registry)
         return -1;
 
-    for (uint32_t i = 0; i < cfg->listen.n; i++) {
-        if (listener_open(srv, &srv->listeners[i], cfg->listen.v[i]) < 0) {
+    for (uint32_t i = 0; i < cfg->listen.n + cfg->http.listen.n; i++) {
+        int http = i >= cfg->listen.n;
+        const char *addr = http ? cfg->http.listen.v[i - cfg->listen.n] : cfg->listen.v[i];
+        if (listener_open(srv, &srv->listeners[i], addr,
+                          http ? RTMPD_LISTEN_HTTP : RTMPD_LISTEN_RTMP) < 0) {
             rtmpd_server_release(srv);
             return -1;
         }
@@ -299,6 +316,10 @@ int rtmpd_server_init(struct rtmpd_server *srv, struct ev_loop *loop,
     srv->merge_timer.data = srv;
     if (merge)
         ev_timer_start(loop, &srv->merge_timer);
+
+    ev_timer_init(&srv->tick, tick_cb, 1., 1.);
+    srv->tick.data = srv;
+    ev_timer_start(loop, &srv->tick);
 
     ev_timer_init(&srv->stop_timer, stop_timer_cb, STOP_GRACE, 0.);
     srv->stop_timer.data = srv;
@@ -335,6 +356,7 @@ void rtmpd_server_release(struct rtmpd_server *srv)
     ev_prepare_stop(srv->loop, &srv->prepare);
     ev_timer_stop(srv->loop, &srv->merge_timer);
     ev_timer_stop(srv->loop, &srv->stop_timer);
+    ev_timer_stop(srv->loop, &srv->tick);
     ev_signal_stop(srv->loop, &srv->sigint);
     ev_signal_stop(srv->loop, &srv->sigterm);
     rtmpd_registry_free(srv->registry);

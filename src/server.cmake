@@ -1,6 +1,10 @@
 # The server: everything above the protocol core, in a library so that
 # tests and tools can link the same code as the daemon.
 pkg_check_modules(LIBCONFIG REQUIRED IMPORTED_TARGET libconfig)
+pkg_check_modules(JANSSON REQUIRED IMPORTED_TARGET jansson)
+# Debian's libhttp-parser-dev ships no pkg-config file.
+find_path(HTTP_PARSER_INCLUDE_DIR http_parser.h REQUIRED)
+find_library(HTTP_PARSER_LIBRARY http_parser REQUIRED)
 
 add_library(rtmpd_core STATIC
   src/log.c
@@ -10,9 +14,13 @@ add_library(rtmpd_core STATIC
   src/stream.c
   src/conn.c
   src/session.c
+  src/http.c
+  src/stats.c
   src/server.c
 )
-target_link_libraries(rtmpd_core PUBLIC rtmpd_proto PkgConfig::LIBEV PkgConfig::LIBCONFIG m)
+target_include_directories(rtmpd_core PRIVATE ${HTTP_PARSER_INCLUDE_DIR})
+target_link_libraries(rtmpd_core PUBLIC rtmpd_proto PkgConfig::LIBEV PkgConfig::LIBCONFIG
+                      PkgConfig::JANSSON PkgConfig::ZLIB ${HTTP_PARSER_LIBRARY} m)
 
 add_executable(rtmpd src/main.c)
 target_link_libraries(rtmpd PRIVATE rtmpd_core)

@@ -842,11 +842,18 @@ static void publish_media(struct rtmpd_session *s, struct netstream *ns, uint8_t
     }
     uint8_t flags = (fm.keyframe ? RTMPD_FRAME_KEY : 0) | (fm.seq_header ? RTMPD_FRAME_SEQ : 0) |
                     (fm.disposable ? RTMPD_FRAME_DISPOSABLE : 0);
-    if (fm.seq_header) {
-        if (type == RTMPD_MSG_VIDEO)
-            ns->st->stats.video_codec = fm.codec;
-        else
-            ns->st->stats.audio_codec = fm.codec;
+    struct rtmpd_stream_stats *x = &ns->st->stats;
+    if (type == RTMPD_MSG_VIDEO) {
+        x->video_codec = fm.codec;
+        x->video_fourcc = fm.enhanced;
+        uint32_t w, h;
+        if (fm.seq_header && rtmpd_flv_video_size(&fm, payload, len, &w, &h) == RTMPD_OK) {
+            x->width = w;
+            x->height = h;
+        }
+    } else if (len) {
+        x->audio_codec = fm.codec;
+        x->audio_fourcc = fm.enhanced;
     }
     struct rtmpd_frame *f = rtmpd_frame_new(type, ts, payload, len, flags,
                                             rtmpd_server_now_us(s->srv));
@@ -1109,11 +1116,35 @@ static void session_on_shutdown(void *ud, int publishers_only)
     rtmpd_conn_close_after_flush(s->conn, "server shutting down");
 }
 
+static void session_info(void *ud, struct rtmpd_conn_info *out)
+{
+    struct rtmpd_session *s = ud;
+    out->proto = "rtmp";
+    out->role = s->state == SESSION_CONNECTED ? "idle" : "connecting";
+    out->st = NULL;
+    out->sub = NULL;
+    for (uint32_t i = 0; i < s->nns; i++) {
+        struct netstream *ns = &s->ns[i];
+        if (ns->role == NS_PUBLISH && ns->st) {
+            out->role = "publisher";
+            out->st = ns->st;
+            out->sub = NULL;
+            return; /* a publish is what matters most */
+        }
+        if (ns->role == NS_PLAY && ns->st && !out->sub) {
+            out->role = "player";
+            out->st = ns->st;
+            out->sub = &ns->sub;
+        }
+    }
+}
+
 static const struct rtmpd_conn_ops session_ops = {
     .on_data = session_on_data,
     .on_idle = session_on_idle,
     .on_close = session_on_close,
     .on_shutdown = session_on_shutdown,
+    .info = session_info,
 };
 
 struct rtmpd_conn *rtmpd_session_accept(struct rtmpd_server *srv, int fd,

@@ -59,6 +59,46 @@ uint32_t rtmpd_registry_count(const struct rtmpd_registry *reg)
     return reg->count;
 }
 
+void rtmpd_registry_foreach(struct rtmpd_registry *reg,
+                            void (*fn)(struct rtmpd_stream *st, void *ud), void *ud)
+{
+    for (uint32_t i = 0; i < reg->nbuckets; i++)
+        for (struct rtmpd_stream *st = reg->buckets[i]; st; st = st->hnext)
+            fn(st, ud);
+}
+
+/* One sample a second into a ring; rates are taken over the whole ring. */
+static void stream_tick(struct rtmpd_stream *st, void *ud)
+{
+    struct rtmpd_stream_stats *x = &st->stats;
+    uint64_t now = *(const uint64_t *)ud;
+    const uint32_t n = RTMPD_RATE_WINDOW + 1;
+    x->hist_pos = (x->hist_pos + 1) % n;
+    x->hist_in[x->hist_pos] = x->bytes_in;
+    x->hist_out[x->hist_pos] = x->bytes_out;
+    x->hist_vf[x->hist_pos] = x->video_frames_in;
+    x->hist_us[x->hist_pos] = now;
+    if (x->hist_n < n)
+        x->hist_n++;
+    uint32_t old = (x->hist_pos + n - (x->hist_n - 1)) % n;
+    uint64_t dt = now - x->hist_us[old];
+    if (x->hist_n < 2 || dt == 0)
+        return;
+    x->bitrate_in = (x->bytes_in - x->hist_in[old]) * 8 * 1000000 / dt;
+    x->bitrate_out = (x->bytes_out - x->hist_out[old]) * 8 * 1000000 / dt;
+    x->fps = (double)(x->video_frames_in - x->hist_vf[old]) * 1e6 / (double)dt;
+}
+
+void rtmpd_registry_tick(struct rtmpd_registry *reg, uint64_t now_us)
+{
+    rtmpd_registry_foreach(reg, stream_tick, &now_us);
+}
+
+const char *rtmpd_stream_name(const struct rtmpd_stream *st)
+{
+    return st->key + strlen(st->app->name) + 1;
+}
+
 /* FNV-1a over "app/name". */
 static uint32_t key_hash(const char *app, size_t app_len, const char *name, size_t name_len)
 {
@@ -123,6 +163,7 @@ struct rtmpd_stream *rtmpd_stream_get(struct rtmpd_registry *reg, const struct r
     memcpy(st->key + app_len + 1, name, name_len);
     st->key_len = (uint32_t)(app_len + 1 + name_len);
     st->key[st->key_len] = '\0';
+    st->stats.created_us = rtmpd_server_now_us(reg->srv);
 
     if (reg->count >= reg->nbuckets)
         registry_grow(reg);
@@ -131,6 +172,16 @@ struct rtmpd_stream *rtmpd_stream_get(struct rtmpd_registry *reg, const struct r
     reg->buckets[b] = st;
     reg->count++;
     return st;
+}
+
+struct rtmpd_stream *rtmpd_registry_find(struct rtmpd_registry *reg, const char *app,
+                                         size_t app_len, const char *name, size_t name_len)
+{
+    uint32_t h = key_hash(app, app_len, name, name_len);
+    for (struct rtmpd_stream *st = reg->buckets[h & (reg->nbuckets - 1)]; st; st = st->hnext)
+        if (key_equal(st, app, app_len, name, name_len))
+            return st;
+    return NULL;
 }
 
 /* Frees the stream when neither a publisher nor a subscriber is left. */
@@ -190,6 +241,7 @@ static void sub_send(struct rtmpd_sub *sub, struct rtmpd_frame *f, uint32_t ts)
     }
     if (rtmpd_conn_send_out(sub->conn, &o) == 0) {
         sub->frames_sent++;
+        sub->st->stats.bytes_out += f->len;
         if (!sub->have_ts || (int32_t)(ts - sub->last_ts) > 0)
             sub->last_ts = ts;
         sub->have_ts = 1;
@@ -199,6 +251,7 @@ static void sub_send(struct rtmpd_sub *sub, struct rtmpd_frame *f, uint32_t ts)
 static void sub_drop(struct rtmpd_sub *sub, uint64_t delay_us)
 {
     sub->frames_dropped++;
+    sub->st->reg->srv->stats.frames_dropped++;
     if (!sub->dropping) {
         sub->dropping = 1;
         sub->drop_episodes++;
@@ -230,6 +283,7 @@ static void sub_deliver(struct rtmpd_sub *sub, struct rtmpd_frame *f, uint64_t n
         log_warn(c->id, "%s: player too slow (%llu bytes, %llu ms queued): disconnecting",
                  sub->st->key, (unsigned long long)c->q_bytes,
                  (unsigned long long)(delay / 1000));
+        sub->st->reg->srv->stats.slow_disconnects++;
         rtmpd_conn_close(c, "slow consumer");
         return;
     }
@@ -265,8 +319,9 @@ int rtmpd_stream_publish(struct rtmpd_stream *st, void *owner, uint64_t conn_id)
     st->publisher = owner;
     st->publisher_id = conn_id;
     st->epoch++;
-    memset(&st->stats, 0, sizeof st->stats);
     st->stats.publish_us = stream_now(st);
+    st->stats.video_codec = st->stats.audio_codec = 0;
+    st->stats.width = st->stats.height = 0;
     struct rtmpd_list *pos, *tmp;
     rtmpd_list_foreach_safe(pos, tmp, &st->subs) {
         struct rtmpd_sub *sub = rtmpd_container_of(pos, struct rtmpd_sub, link);
@@ -283,6 +338,7 @@ void rtmpd_stream_unpublish(struct rtmpd_stream *st)
         return;
     st->publisher = NULL;
     st->publisher_id = 0;
+    st->stats.publish_us = 0;
     rtmpd_frame_unref(st->meta);
     rtmpd_frame_unref(st->aseq);
     rtmpd_frame_unref(st->vseq);
@@ -308,6 +364,7 @@ void rtmpd_stream_push(struct rtmpd_stream *st, struct rtmpd_frame *f)
 {
     st->stats.bytes_in += f->len;
     st->stats.frames_in++;
+    st->stats.video_frames_in += f->type == RTMPD_MSG_VIDEO && !(f->flags & RTMPD_FRAME_SEQ);
     st->last_ts = f->timestamp;
     if (f->flags & RTMPD_FRAME_META)
         replace_frame(&st->meta, f);

@@ -19,6 +19,16 @@
 
 struct rtmpd_server;
 struct rtmpd_conn;
+struct rtmpd_stream;
+struct rtmpd_sub;
+
+/* What a connection is doing, for the stats API. */
+struct rtmpd_conn_info {
+    const char *proto;               /* "rtmp", "http" */
+    const char *role;                /* "publisher", "player", "api", "connecting", "idle" */
+    const struct rtmpd_stream *st;   /* stream published or played, or NULL */
+    const struct rtmpd_sub *sub;     /* the subscription when playing */
+};
 
 struct rtmpd_conn_ops {
     /*
@@ -28,6 +38,10 @@ struct rtmpd_conn_ops {
     int (*on_data)(void *ud, const uint8_t *data, size_t len);
     /* Nothing was read for half the idle timeout (a chance to ping). */
     void (*on_idle)(void *ud);
+    /* The one-shot timer set by rtmpd_conn_start / _set_timer expired
+     * before rtmpd_conn_established. Optional: without it the connection
+     * closes ("handshake timeout"). */
+    void (*on_timeout)(void *ud);
     /* The write queue drained completely. Optional. */
     void (*on_drain)(void *ud);
     /* Final call at a safe point of the loop: release everything; the
@@ -38,6 +52,8 @@ struct rtmpd_conn_ops {
      * publish, so players are told), then without (finish and close).
      */
     void (*on_shutdown)(void *ud, int publishers);
+    /* Describes the connection for the stats API. */
+    void (*info)(void *ud, struct rtmpd_conn_info *out);
 };
 
 struct rtmpd_conn {
@@ -47,6 +63,7 @@ struct rtmpd_conn {
     const struct rtmpd_conn_ops *ops;
     void *ud;
     char peer[64];                /* "1.2.3.4:5678" or "[::1]:5678" */
+    struct sockaddr_storage peer_addr;
 
     ev_io rio, wio;
     ev_timer timer;
@@ -66,7 +83,6 @@ struct rtmpd_conn {
     uint8_t flush_then_close;     /* stop reading, close once the queue is empty */
     uint8_t established;          /* handshake done: idle timeout applies */
     uint8_t write_blocked;        /* waiting for POLLOUT */
-    uint8_t on_flush_list;
     const char *close_reason;
 
     struct rtmpd_list link;       /* server's all-connections list */
@@ -84,6 +100,10 @@ struct rtmpd_conn *rtmpd_conn_new(struct rtmpd_server *srv, int fd, const struct
 
 /* Starts reading and the handshake timer. */
 void rtmpd_conn_start(struct rtmpd_conn *c, uint32_t handshake_timeout_ms);
+
+/* Restarts the one-shot timer (0 stops it); for handlers that never call
+ * rtmpd_conn_established (HTTP). */
+void rtmpd_conn_set_timer(struct rtmpd_conn *c, uint32_t ms);
 
 /* Marks the handshake done: from now on the idle timeout applies. */
 void rtmpd_conn_established(struct rtmpd_conn *c, uint32_t idle_timeout_ms);

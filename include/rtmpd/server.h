@@ -16,8 +16,14 @@ struct rtmpd_registry;
 
 #define RTMPD_READ_BUF (64 * 1024)
 
+enum rtmpd_listener_kind {
+    RTMPD_LISTEN_RTMP = 0,
+    RTMPD_LISTEN_HTTP = 1,
+};
+
 struct rtmpd_listener {
     int fd;
+    uint8_t kind;             /* enum rtmpd_listener_kind */
     ev_io io;
     char addr[RTMPD_CONFIG_ADDR_MAX];
     struct rtmpd_server *srv;
@@ -28,13 +34,15 @@ struct rtmpd_server_stats {
     uint64_t rejected;       /* over max_connections */
     uint64_t bytes_in;
     uint64_t bytes_out;
+    uint64_t frames_dropped; /* by the players' drop policy */
+    uint64_t slow_disconnects; /* players cut at the queue's hard limits */
 };
 
 struct rtmpd_server {
     struct ev_loop *loop;
     const struct rtmpd_config *cfg;
 
-    struct rtmpd_listener listeners[RTMPD_CONFIG_MAX_LISTEN];
+    struct rtmpd_listener listeners[2 * RTMPD_CONFIG_MAX_LIST]; /* RTMP, then HTTP */
     uint32_t nlisteners;
 
     uint32_t nconns;
@@ -46,6 +54,7 @@ struct rtmpd_server {
 
     ev_prepare prepare;
     ev_timer merge_timer;
+    ev_timer tick;                  /* 1 Hz: rates for the stats */
     ev_timer stop_timer;
     ev_signal sigint, sigterm;
 
@@ -82,7 +91,7 @@ void rtmpd_server_want_flush(struct rtmpd_server *srv, struct rtmpd_conn *c);
 /* Schedules `c` to be freed at the next safe point. */
 void rtmpd_server_want_close(struct rtmpd_server *srv, struct rtmpd_conn *c);
 
-/* The port a listener is bound to (tests use port 0 then ask). */
-int rtmpd_server_listener_port(const struct rtmpd_server *srv, uint32_t i);
+/* The connection with id `id`, or NULL. */
+struct rtmpd_conn *rtmpd_server_find_conn(struct rtmpd_server *srv, uint64_t id);
 
 #endif

@@ -67,12 +67,29 @@ struct rtmpd_sub {
     uint64_t drop_episodes;
 };
 
+#define RTMPD_RATE_WINDOW 8   /* seconds over which rates are averaged */
+
 struct rtmpd_stream_stats {
+    /* Counters: only ever increase while the stream exists. */
     uint64_t bytes_in;
     uint64_t frames_in;
-    uint64_t publish_us;     /* when the current publisher started */
-    uint32_t video_codec;    /* legacy id or FourCC of the last video sequence header */
+    uint64_t video_frames_in;
+    uint64_t bytes_out;      /* payload bytes queued to subscribers */
+    uint64_t created_us;
+    uint64_t publish_us;     /* when the current publisher started (0: none) */
+    /* From the latest sequence headers. */
+    uint32_t video_codec;    /* legacy codec id, or FourCC when video_fourcc */
     uint32_t audio_codec;
+    uint8_t video_fourcc;
+    uint8_t audio_fourcc;
+    uint32_t width, height;
+    /* Rates over the last RTMPD_RATE_WINDOW seconds (updated at 1 Hz). */
+    uint64_t bitrate_in;     /* bits/s */
+    uint64_t bitrate_out;
+    double fps;
+    uint64_t hist_in[RTMPD_RATE_WINDOW + 1], hist_out[RTMPD_RATE_WINDOW + 1];
+    uint64_t hist_vf[RTMPD_RATE_WINDOW + 1], hist_us[RTMPD_RATE_WINDOW + 1];
+    uint32_t hist_pos, hist_n;
 };
 
 struct rtmpd_stream {
@@ -98,6 +115,20 @@ void rtmpd_registry_free(struct rtmpd_registry *reg);
 
 /* Number of streams in the registry. */
 uint32_t rtmpd_registry_count(const struct rtmpd_registry *reg);
+
+/* Calls fn for every stream (fn must not add or remove streams). */
+void rtmpd_registry_foreach(struct rtmpd_registry *reg,
+                            void (*fn)(struct rtmpd_stream *st, void *ud), void *ud);
+
+/* Updates every stream's rates; called once a second. */
+void rtmpd_registry_tick(struct rtmpd_registry *reg, uint64_t now_us);
+
+/* Finds app/name by the app's name (not its configuration). */
+struct rtmpd_stream *rtmpd_registry_find(struct rtmpd_registry *reg, const char *app,
+                                         size_t app_len, const char *name, size_t name_len);
+
+/* The stream's name (after "app/"). */
+const char *rtmpd_stream_name(const struct rtmpd_stream *st);
 
 /*
  * Finds the stream app/name, creating it when `create` is set. `app` is the

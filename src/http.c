@@ -1,0 +1,719 @@
+#include "rtmpd/http.h"
+
+#include <arpa/inet.h>
+#include <http_parser.h>
+#include <jansson.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "rtmpd/bytes.h"
+#include "rtmpd/conn.h"
+#include "rtmpd/flv.h"
+#include "rtmpd/log.h"
+#include "rtmpd/server.h"
+#include "rtmpd/stats.h"
+#include "rtmpd/stream.h"
+
+#define URL_MAX 2048
+#define HDR_VALUE_MAX 512
+#define BODY_MAX 4096
+/* Bodies smaller than this are not worth compressing. */
+#define GZIP_MIN 256
+
+enum hdr_kind {
+    HDR_OTHER,
+    HDR_AUTHORIZATION,
+    HDR_ACCEPT_ENCODING,
+};
+
+struct http_req {
+    char url[URL_MAX];
+    size_t url_len;
+    char auth[HDR_VALUE_MAX];
+    size_t auth_len;
+    char accept_encoding[HDR_VALUE_MAX];
+    size_t ae_len;
+    char field[32];            /* header name being read (only short ones matter) */
+    size_t field_len;
+    uint8_t hdr_kind;          /* header whose value is being read */
+    uint8_t in_value;
+    uint32_t header_bytes;     /* request line and headers so far */
+    uint32_t body_bytes;
+    uint8_t too_large;         /* 431: headers over the limit */
+    uint8_t uri_too_long;      /* 414 */
+    uint8_t body_too_large;    /* 413 */
+};
+
+struct http_conn {
+    struct rtmpd_conn *conn;
+    struct rtmpd_server *srv;
+    const struct rtmpd_config *cfg;
+    http_parser parser;
+    struct http_req req;
+    uint8_t started;           /* the current request's first byte has arrived */
+    uint8_t streaming;         /* an HTTP-FLV response is running */
+    struct rtmpd_sub sub;
+    struct rtmpd_stream *st;
+};
+
+/* ------------------------------------------------------------------ */
+/* Parser callbacks                                                     */
+
+static int add_header_bytes(struct http_conn *h, size_t n)
+{
+    h->req.header_bytes += (uint32_t)n;
+    if (h->req.header_bytes > h->cfg->http.max_header_bytes) {
+        h->req.too_large = 1;
+        return -1;
+    }
+    return 0;
+}
+
+static int on_message_begin(http_parser *p)
+{
+    struct http_conn *h = p->data;
+    memset(&h->req, 0, sizeof h->req);
+    h->started = 1;
+    return 0;
+}
+
+static int on_url(http_parser *p, const char *at, size_t len)
+{
+    struct http_conn *h = p->data;
+    if (add_header_bytes(h, len) < 0)
+        return -1;
+    if (h->req.url_len + len >= sizeof h->req.url) {
+        h->req.uri_too_long = 1;
+        return -1;
+    }
+    memcpy(h->req.url + h->req.url_len, at, len);
+    h->req.url_len += len;
+    h->req.url[h->req.url_len] = '\0';
+    return 0;
+}
+
+static int on_header_field(http_parser *p, const char *at, size_t len)
+{
+    struct http_conn *h = p->data;
+    if (add_header_bytes(h, len + 4) < 0)
+        return -1;
+    /* A name may arrive in pieces; only whole short names are matched. */
+    struct http_req *r = &h->req;
+    if (r->in_value) {
+        r->field_len = 0;
+        r->in_value = 0;
+    }
+    if (r->field_len + len < sizeof r->field) {
+        memcpy(r->field + r->field_len, at, len);
+        r->field_len += len;
+    } else {
+        r->field_len = sizeof r->field; /* too long to be one we want */
+    }
+    r->hdr_kind = HDR_OTHER;
+    if (r->field_len == 13 && strncasecmp(r->field, "authorization", 13) == 0)
+        r->hdr_kind = HDR_AUTHORIZATION;
+    else if (r->field_len == 15 && strncasecmp(r->field, "accept-encoding", 15) == 0)
+        r->hdr_kind = HDR_ACCEPT_ENCODING;
+    return 0;
+}
+
+static int on_header_value(http_parser *p, const char *at, size_t len)
+{
+    struct http_conn *h = p->data;
+    if (add_header_bytes(h, len) < 0)
+        return -1;
+    h->req.in_value = 1;
+    char *dst = NULL;
+    size_t *dlen = NULL, cap = HDR_VALUE_MAX;
+    if (h->req.hdr_kind == HDR_AUTHORIZATION)
+        dst = h->req.auth, dlen = &h->req.auth_len;
+    else if (h->req.hdr_kind == HDR_ACCEPT_ENCODING)
+        dst = h->req.accept_encoding, dlen = &h->req.ae_len;
+    if (dst) {
+        size_t n = *dlen + len < cap ? len : cap - 1 - *dlen;
+        memcpy(dst + *dlen, at, n);
+        *dlen += n;
+        dst[*dlen] = '\0';
+    }
+    return 0;
+}
+
+static int on_body(http_parser *p, const char *at, size_t len)
+{
+    (void)at;
+    struct http_conn *h = p->data;
+    h->req.body_bytes += (uint32_t)len;
+    if (h->req.body_bytes > BODY_MAX) {
+        h->req.body_too_large = 1;
+        return -1;
+    }
+    return 0;
+}
+
+static void handle_request(struct http_conn *h);
+
+static int on_message_complete(http_parser *p)
+{
+    handle_request(p->data);
+    return 0;
+}
+
+static const http_parser_settings parser_settings = {
+    .on_message_begin = on_message_begin,
+    .on_url = on_url,
+    .on_header_field = on_header_field,
+    .on_header_value = on_header_value,
+    .on_body = on_body,
+    .on_message_complete = on_message_complete,
+};
+
+/* ------------------------------------------------------------------ */
+/* Responses                                                            */
+
+static const char *status_text(int status)
+{
+    switch (status) {
+    case 200: return "OK";
+    case 204: return "No Content";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 413: return "Payload Too Large";
+    case 414: return "URI Too Long";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 503: return "Service Unavailable";
+    }
+    return "Unknown";
+}
+
+/* Non-zero when Accept-Encoding lists gzip with a non-zero q. */
+static int accepts_gzip(const struct http_req *r)
+{
+    const char *s = r->accept_encoding;
+    while (*s) {
+        while (*s == ' ' || *s == ',')
+            s++;
+        size_t n = strcspn(s, ",;");
+        int match = (n == 4 && strncasecmp(s, "gzip", 4) == 0) ||
+                    (n == 1 && s[0] == '*');
+        s += n;
+        double q = 1;
+        if (*s == ';') {
+            const char *qs = strstr(s, "q=");
+            if (qs && qs < s + strcspn(s, ","))
+                q = atof(qs + 2);
+            s += strcspn(s, ",");
+        }
+        if (match && q > 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* Compresses `in` as a gzip member into *out (malloc'd). Returns 0 or -1. */
+static int gzip_body(const uint8_t *in, size_t len, uint8_t **out, size_t *outlen)
+{
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+        return -1;
+    uLong cap = deflateBound(&z, (uLong)len);
+    uint8_t *buf = malloc(cap);
+    if (!buf) {
+        deflateEnd(&z);
+        return -1;
+    }
+    z.next_in = (Bytef *)in;
+    z.avail_in = (uInt)len;
+    z.next_out = buf;
+    z.avail_out = (uInt)cap;
+    int rc = deflate(&z, Z_FINISH);
+    deflateEnd(&z);
+    if (rc != Z_STREAM_END) {
+        free(buf);
+        return -1;
+    }
+    *out = buf;
+    *outlen = cap - z.avail_out;
+    return 0;
+}
+
+/*
+ * Queues a whole response. `close` ends the connection after it; a body of
+ * a compressible type is gzipped when the client accepts it.
+ */
+static void respond(struct http_conn *h, int status, const char *ctype, const void *body,
+                    size_t len, int close, const char *extra)
+{
+    struct rtmpd_buf b;
+    uint8_t *gz = NULL;
+    size_t gzlen = 0;
+    int head = h->parser.method == HTTP_HEAD;
+
+    rtmpd_buf_init(&b);
+    if (len >= GZIP_MIN && accepts_gzip(&h->req) && gzip_body(body, len, &gz, &gzlen) == 0) {
+        body = gz;
+        len = gzlen;
+    }
+    char hdr[1024];
+    int n = snprintf(hdr, sizeof hdr,
+                     "HTTP/1.1 %d %s\r\n"
+                     "Server: rtmpd/%s\r\n"
+                     "Content-Type: %s\r\n"
+                     "Content-Length: %zu\r\n"
+                     "Cache-Control: no-cache\r\n"
+                     "%s%s%s"
+                     "%s"
+                     "%s"
+                     "Connection: %s\r\n\r\n",
+                     status, status_text(status), RTMPD_VERSION, ctype, len,
+                     h->cfg->http.cors_origin[0] ? "Access-Control-Allow-Origin: " : "",
+                     h->cfg->http.cors_origin, h->cfg->http.cors_origin[0] ? "\r\n" : "",
+                     gz ? "Content-Encoding: gzip\r\nVary: Accept-Encoding\r\n" : "",
+                     extra ? extra : "", close ? "close" : "keep-alive");
+    rtmpd_buf_append(&b, hdr, n > 0 && (size_t)n < sizeof hdr ? (size_t)n : 0);
+    if (!head)
+        rtmpd_buf_append(&b, body, len);
+    free(gz);
+    if (b.failed) {
+        rtmpd_buf_release(&b);
+        rtmpd_conn_close(h->conn, "out of memory");
+        return;
+    }
+    rtmpd_conn_send_owned(h->conn, b.data, b.len);
+    if (close)
+        rtmpd_conn_close_after_flush(h->conn, "http response done");
+}
+
+static void respond_json(struct http_conn *h, int status, json_t *doc, int close)
+{
+    char *s = doc ? json_dumps(doc, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_REAL_PRECISION(9)) : NULL;
+    json_decref(doc);
+    if (!s) {
+        rtmpd_conn_close(h->conn, "out of memory");
+        return;
+    }
+    size_t len = strlen(s);
+    s[len] = '\n'; /* json_dumps leaves room: replace the NUL for a trailing newline */
+    respond(h, status, "application/json", s, len + 1, close, NULL);
+    free(s);
+}
+
+static void respond_error(struct http_conn *h, int status, const char *message, int close,
+                          const char *extra)
+{
+    json_t *doc = json_pack("{s:{s:i, s:s}}", "error", "code", status, "message", message);
+    char *s = doc ? json_dumps(doc, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_REAL_PRECISION(9)) : NULL;
+    json_decref(doc);
+    if (!s) {
+        rtmpd_conn_close(h->conn, "out of memory");
+        return;
+    }
+    respond(h, status, "application/json", s, strlen(s), close, extra);
+    free(s);
+}
+
+/* ------------------------------------------------------------------ */
+/* Access control                                                       */
+
+/* Does the peer's address fall in one of the CIDRs? */
+static int peer_allowed(const struct sockaddr_storage *ss, const struct rtmpd_addr_list *allow)
+{
+    uint8_t addr[16];
+    int v6;
+    if (ss->ss_family == AF_INET) {
+        memcpy(addr, &((const struct sockaddr_in *)(const void *)ss)->sin_addr, 4);
+        v6 = 0;
+    } else if (ss->ss_family == AF_INET6) {
+        const uint8_t *a = ((const struct sockaddr_in6 *)(const void *)ss)->sin6_addr.s6_addr;
+        static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+        v6 = memcmp(a, mapped, 12) != 0;
+        memcpy(addr, v6 ? a : a + 12, v6 ? 16 : 4);
+    } else {
+        return 0;
+    }
+    for (uint32_t i = 0; i < allow->n; i++) {
+        char host[RTMPD_CONFIG_ADDR_MAX];
+        uint8_t net[16];
+        const char *slash = strchr(allow->v[i], '/');
+        if (!slash)
+            continue;
+        size_t hl = (size_t)(slash - allow->v[i]);
+        memcpy(host, allow->v[i], hl);
+        host[hl] = '\0';
+        int nv6 = strchr(host, ':') != NULL;
+        if (nv6 != v6 || inet_pton(nv6 ? AF_INET6 : AF_INET, host, net) != 1)
+            continue;
+        int bits = atoi(slash + 1), ok = 1;
+        for (int b = 0; b < bits && ok; b++)
+            ok = ((addr[b / 8] ^ net[b / 8]) & (0x80 >> (b % 8))) == 0;
+        if (ok)
+            return 1;
+    }
+    return 0;
+}
+
+/* 0 when the request may use the API; otherwise answers 403/401 and -1. */
+static int check_api_access(struct http_conn *h)
+{
+    if (!peer_allowed(&h->conn->peer_addr, &h->cfg->http.allow)) {
+        log_info(h->conn->id, "http: %s not in http.allow: 403", h->conn->peer);
+        respond_error(h, 403, "Forbidden: address not allowed", 0, NULL);
+        return -1;
+    }
+    const char *tok = h->cfg->http.token;
+    if (tok[0]) {
+        size_t tl = strlen(tok);
+        const char *a = h->req.auth;
+        int ok = strncasecmp(a, "Bearer ", 7) == 0 && strlen(a + 7) == tl;
+        /* Compare in constant time. */
+        unsigned diff = 0;
+        for (size_t i = 0; ok && i < tl; i++)
+            diff |= (unsigned)(a[7 + i] ^ tok[i]);
+        if (!ok || diff) {
+            respond_error(h, 401, "Unauthorized: bearer token required", 0,
+                          "WWW-Authenticate: Bearer realm=\"rtmpd\"\r\n");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* HTTP-FLV                                                             */
+
+static void flv_notify(struct rtmpd_sub *sub, enum rtmpd_sub_event ev)
+{
+    struct http_conn *h = sub->ud;
+    if (ev == RTMPD_SUB_UNPUBLISH)
+        rtmpd_conn_close_after_flush(h->conn, "stream unpublished");
+}
+
+static const struct rtmpd_sub_ops flv_sub_ops = { .notify = flv_notify };
+
+static void serve_flv(struct http_conn *h, const char *path, size_t len)
+{
+    /* path: "/APP/NAME.flv" */
+    const char *app = path + 1;
+    const char *slash = memchr(app, '/', len - 1);
+    if (!slash) {
+        respond_error(h, 404, "Not found", 0, NULL);
+        return;
+    }
+    size_t app_len = (size_t)(slash - app);
+    const char *name = slash + 1;
+    size_t name_len = (size_t)(path + len - 4 - name);
+    const struct rtmpd_app_conf *conf = rtmpd_config_app(h->cfg, app, app_len);
+    struct rtmpd_stream *st =
+        conf ? rtmpd_registry_find(h->srv->registry, app, app_len, name, name_len) : NULL;
+    if (!st || !st->publisher) {
+        respond_error(h, 404, "No such stream", 0, NULL);
+        return;
+    }
+    static const char head_fmt[] =
+        "HTTP/1.1 200 OK\r\n"
+        "Server: rtmpd/%s\r\n"
+        "Content-Type: video/x-flv\r\n"
+        "Cache-Control: no-cache\r\n"
+        "%s%s%s"
+        "Connection: close\r\n\r\n";
+    char hdr[512];
+    int n = snprintf(hdr, sizeof hdr, head_fmt, RTMPD_VERSION,
+                     h->cfg->http.cors_origin[0] ? "Access-Control-Allow-Origin: " : "",
+                     h->cfg->http.cors_origin, h->cfg->http.cors_origin[0] ? "\r\n" : "");
+    if (h->parser.method == HTTP_HEAD) {
+        rtmpd_conn_send(h->conn, hdr, (size_t)n);
+        rtmpd_conn_close_after_flush(h->conn, "http response done");
+        return;
+    }
+    uint8_t flv[RTMPD_FLV_FILE_HEADER_LEN];
+    rtmpd_flv_write_file_header(flv, 1, 1);
+    memcpy(hdr + n, flv, sizeof flv);
+    if (rtmpd_conn_send(h->conn, hdr, (size_t)n + sizeof flv) < 0)
+        return;
+
+    h->streaming = 1;
+    h->st = st;
+    rtmpd_conn_set_timer(h->conn, 0); /* players send nothing: no request timeout */
+    h->conn->merge_ms = conf->queue.merge_ms;
+    memset(&h->sub, 0, sizeof h->sub);
+    h->sub.conn = h->conn;
+    h->sub.ops = &flv_sub_ops;
+    h->sub.ud = h;
+    h->sub.kind = RTMPD_SUB_FLV;
+    rtmpd_stream_attach(st, &h->sub);
+    log_info(h->conn->id, "%s: playing over HTTP-FLV (%s)", st->key, h->conn->peer);
+}
+
+/* ------------------------------------------------------------------ */
+/* Routing                                                              */
+
+static int path_is(const char *path, size_t len, const char *lit)
+{
+    return strlen(lit) == len && memcmp(path, lit, len) == 0;
+}
+
+static int path_prefix(const char *path, size_t len, const char *lit)
+{
+    size_t n = strlen(lit);
+    return len > n && memcmp(path, lit, n) == 0;
+}
+
+static void method_not_allowed(struct http_conn *h, const char *allow)
+{
+    char extra[64];
+    snprintf(extra, sizeof extra, "Allow: %s\r\n", allow);
+    respond_error(h, 405, "Method not allowed", 0, extra);
+}
+
+static void route(struct http_conn *h)
+{
+    struct http_parser_url u;
+    http_parser_url_init(&u);
+    if (http_parser_parse_url(h->req.url, h->req.url_len, 0, &u) != 0 ||
+        !(u.field_set & (1 << UF_PATH))) {
+        respond_error(h, 400, "Bad request target", 1, NULL);
+        return;
+    }
+    const char *path = h->req.url + u.field_data[UF_PATH].off;
+    size_t len = u.field_data[UF_PATH].len;
+    int m = h->parser.method;
+    int get = m == HTTP_GET || m == HTTP_HEAD;
+
+    if (m == HTTP_OPTIONS) {
+        respond(h, 204, "text/plain", "", 0, 0,
+                "Access-Control-Allow-Methods: GET, HEAD, DELETE, OPTIONS\r\n"
+                "Access-Control-Allow-Headers: Authorization\r\n");
+        return;
+    }
+    if (len > 4 && memcmp(path + len - 4, ".flv", 4) == 0 && !path_prefix(path, len, "/api/")) {
+        if (!get) {
+            method_not_allowed(h, "GET, HEAD");
+            return;
+        }
+        serve_flv(h, path, len);
+        return;
+    }
+    if (path_is(path, len, "/metrics")) {
+        if (!get) {
+            method_not_allowed(h, "GET, HEAD");
+            return;
+        }
+        if (check_api_access(h) < 0)
+            return;
+        struct rtmpd_buf b;
+        rtmpd_buf_init(&b);
+        rtmpd_stats_metrics(h->srv, &b);
+        if (b.failed)
+            respond_error(h, 500, "Out of memory", 1, NULL);
+        else
+            respond(h, 200, "text/plain; version=0.0.4; charset=utf-8", b.data, b.len, 0, NULL);
+        rtmpd_buf_release(&b);
+        return;
+    }
+    if (!path_is(path, len, "/api/v1") && !path_prefix(path, len, "/api/v1/")) {
+        respond_error(h, 404, "Not found", 0, NULL);
+        return;
+    }
+    if (check_api_access(h) < 0)
+        return;
+    if (path_is(path, len, "/api/v1/server")) {
+        if (!get)
+            method_not_allowed(h, "GET, HEAD");
+        else
+            respond_json(h, 200, rtmpd_stats_server(h->srv), 0);
+        return;
+    }
+    if (path_is(path, len, "/api/v1/streams")) {
+        if (!get)
+            method_not_allowed(h, "GET, HEAD");
+        else
+            respond_json(h, 200, rtmpd_stats_streams(h->srv), 0);
+        return;
+    }
+    if (path_is(path, len, "/api/v1/clients")) {
+        if (!get)
+            method_not_allowed(h, "GET, HEAD");
+        else
+            respond_json(h, 200, rtmpd_stats_clients(h->srv), 0);
+        return;
+    }
+    if (path_prefix(path, len, "/api/v1/streams/")) {
+        const char *app = path + 16;
+        size_t rest = len - 16;
+        const char *slash = memchr(app, '/', rest);
+        struct rtmpd_stream *st = NULL;
+        if (slash && slash + 1 < app + rest)
+            st = rtmpd_registry_find(h->srv->registry, app, (size_t)(slash - app), slash + 1,
+                                     (size_t)(app + rest - slash - 1));
+        if (!st) {
+            respond_error(h, 404, "No such stream", 0, NULL);
+        } else if (get) {
+            respond_json(h, 200, rtmpd_stats_stream(h->srv, st), 0);
+        } else if (m == HTTP_DELETE) {
+            struct rtmpd_conn *pub = st->publisher ? rtmpd_server_find_conn(h->srv, st->publisher_id)
+                                                   : NULL;
+            if (!pub) {
+                respond_error(h, 404, "Stream has no publisher", 0, NULL);
+                return;
+            }
+            log_info(h->conn->id, "API: stopping the publisher of %s (connection #%llu)", st->key,
+                     (unsigned long long)pub->id);
+            respond_json(h, 200, json_pack("{s:s, s:I}", "stopped", st->key, "publisher",
+                                           (json_int_t)pub->id), 0);
+            rtmpd_conn_close(pub, "stopped by API");
+        } else {
+            method_not_allowed(h, "GET, HEAD, DELETE");
+        }
+        return;
+    }
+    if (path_prefix(path, len, "/api/v1/clients/")) {
+        char idbuf[24];
+        size_t idl = len - 16;
+        char *end;
+        unsigned long long id = 0;
+        if (idl < sizeof idbuf) {
+            memcpy(idbuf, path + 16, idl);
+            idbuf[idl] = '\0';
+            id = strtoull(idbuf, &end, 10);
+            if (*end || idbuf[0] == '\0')
+                id = 0;
+        }
+        struct rtmpd_conn *c = id ? rtmpd_server_find_conn(h->srv, id) : NULL;
+        if (!c || c->closing) {
+            respond_error(h, 404, "No such client", 0, NULL);
+        } else if (get) {
+            respond_json(h, 200, rtmpd_stats_client(h->srv, c), 0);
+        } else if (m == HTTP_DELETE) {
+            log_info(h->conn->id, "API: disconnecting client #%llu (%s)", id, c->peer);
+            respond_json(h, 200, json_pack("{s:I}", "kicked", (json_int_t)id), c == h->conn);
+            if (c != h->conn)
+                rtmpd_conn_close(c, "kicked by API");
+        } else {
+            method_not_allowed(h, "GET, HEAD, DELETE");
+        }
+        return;
+    }
+    respond_error(h, 404, "Not found", 0, NULL);
+}
+
+/* ------------------------------------------------------------------ */
+/* Connection callbacks                                                 */
+
+/* A whole request has been parsed: answer it (responses of pipelined
+ * requests are queued in order). */
+static void handle_request(struct http_conn *h)
+{
+    int keep = http_should_keep_alive(&h->parser);
+    h->started = 0;
+    if (h->conn->closing || h->conn->flush_then_close)
+        return;
+    route(h);
+    rtmpd_log_access("id=%llu peer=%s proto=http method=%s url=\"%.200s\"",
+                     (unsigned long long)h->conn->id, h->conn->peer,
+                     http_method_str((enum http_method)h->parser.method), h->req.url);
+    if (h->streaming)
+        return;
+    if (!keep)
+        rtmpd_conn_close_after_flush(h->conn, "http: connection close");
+    else
+        rtmpd_conn_set_timer(h->conn, h->cfg->http.request_timeout_ms);
+}
+
+static int http_on_data(void *ud, const uint8_t *data, size_t len)
+{
+    struct http_conn *h = ud;
+    if (h->streaming || h->conn->flush_then_close)
+        return 0; /* an HTTP-FLV player has nothing more to say */
+    http_parser_execute(&h->parser, &parser_settings, (const char *)data, len);
+    enum http_errno err = HTTP_PARSER_ERRNO(&h->parser);
+    if (err != HPE_OK && !h->streaming && !h->conn->closing && !h->conn->flush_then_close) {
+        int status = h->req.too_large || err == HPE_HEADER_OVERFLOW ? 431
+                     : h->req.uri_too_long                          ? 414
+                     : h->req.body_too_large                        ? 413
+                                                                    : 400;
+        log_info(h->conn->id, "http: %s from %s: %d", http_errno_description(err),
+                 h->conn->peer, status);
+        respond_error(h, status, status == 400 ? "Bad request" : status_text(status), 1, NULL);
+    }
+    return h->conn->closing ? -1 : 0;
+}
+
+static void http_on_timeout(void *ud)
+{
+    struct http_conn *h = ud;
+    if (h->started) {
+        log_info(h->conn->id, "http: request from %s not complete in time: 408", h->conn->peer);
+        respond_error(h, 408, "Request timeout", 1, NULL);
+    } else {
+        rtmpd_conn_close(h->conn, "http: keep-alive timeout");
+    }
+}
+
+static void http_on_close(void *ud)
+{
+    struct http_conn *h = ud;
+    if (h->streaming) {
+        log_info(h->conn->id, "%s: HTTP-FLV player left (%llu frames sent, %llu dropped)",
+                 h->st ? h->st->key : "?", (unsigned long long)h->sub.frames_sent,
+                 (unsigned long long)h->sub.frames_dropped);
+        rtmpd_stream_detach(&h->sub);
+    }
+    free(h);
+}
+
+static void http_on_shutdown(void *ud, int publishers)
+{
+    struct http_conn *h = ud;
+    if (!publishers)
+        rtmpd_conn_close_after_flush(h->conn, "server shutting down");
+}
+
+static void http_info(void *ud, struct rtmpd_conn_info *out)
+{
+    struct http_conn *h = ud;
+    out->proto = "http";
+    out->role = h->streaming ? "player" : "api";
+    out->st = h->streaming ? h->sub.st : NULL;
+    out->sub = h->streaming ? &h->sub : NULL;
+}
+
+static const struct rtmpd_conn_ops http_ops = {
+    .on_data = http_on_data,
+    .on_timeout = http_on_timeout,
+    .on_close = http_on_close,
+    .on_shutdown = http_on_shutdown,
+    .info = http_info,
+};
+
+struct rtmpd_conn *rtmpd_http_accept(struct rtmpd_server *srv, int fd,
+                                     const struct sockaddr *peer, socklen_t peerlen)
+{
+    struct http_conn *h = calloc(1, sizeof *h);
+    if (!h) {
+        close(fd);
+        return NULL;
+    }
+    struct rtmpd_conn *c = rtmpd_conn_new(srv, fd, peer, peerlen, &http_ops);
+    if (!c) {
+        free(h);
+        return NULL;
+    }
+    c->ud = h;
+    h->conn = c;
+    h->srv = srv;
+    h->cfg = srv->cfg;
+    http_parser_init(&h->parser, HTTP_REQUEST);
+    h->parser.data = h;
+    rtmpd_conn_start(c, srv->cfg->http.request_timeout_ms);
+    return c;
+}
