@@ -14,6 +14,8 @@
 
 #define CONN_IOV_MAX 64
 #define CONN_QUEUE_MIN 8
+/* Unsent bytes the kernel may hold for a socket (TCP_NOTSENT_LOWAT). */
+#define CONN_NOTSENT_LOWAT (128 * 1024)
 /* Grace period for close-after-flush: a peer that does not read is cut. */
 #define CONN_FLUSH_GRACE 2.0
 
@@ -57,8 +59,13 @@ struct rtmpd_conn *rtmpd_conn_new(struct rtmpd_server *srv, int fd, const struct
     rtmpd_list_init(&c->flush_link);
     rtmpd_list_init(&c->close_link);
 
-    int one = 1;
+    /* No Nagle: the server batches writes itself. And keep the backlog of a
+     * slow peer in our queue, not in a socket buffer the kernel grows to
+     * megabytes: only what we hold can be measured, dropped by priority and
+     * bounded by configuration. Bytes in flight are not limited by this. */
+    int one = 1, lowat = CONN_NOTSENT_LOWAT;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat, sizeof lowat);
 
     ev_io_init(&c->rio, conn_read_cb, fd, EV_READ);
     ev_io_init(&c->wio, conn_write_cb, fd, EV_WRITE);

@@ -76,11 +76,14 @@ MEDIA = {
         "-sc_threshold", "0", "-bf", "0",
         "-c:a", "aac", "-b:a", "64k", "-ar", "44100", "-ac", "2", "-f", "flv",
     ],
-    # HEVC elementary stream (Annex B) for the Enhanced RTMP test.
+    # HEVC elementary stream (Annex B) for the Enhanced RTMP test. Each AU
+    # starts with an AUD; VPS/SPS/PPS precede every keyframe (ffmpeg sets
+    # repeat-headers=1 for libx265 when the output has no global header:
+    # repeat-headers=0 would leave them out of the stream altogether).
     "hevc_360p.hevc": [
         "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30",
         "-t", "10", "-c:v", "libx265", "-preset", "ultrafast",
-        "-x265-params", "keyint=30:min-keyint=30:bframes=0:aud=1:repeat-headers=0:log-level=error",
+        "-x265-params", "keyint=30:min-keyint=30:bframes=0:aud=1:log-level=error",
         "-pix_fmt", "yuv420p", "-f", "hevc",
     ],
 }
@@ -133,6 +136,17 @@ def write_config(path, settings):
             f.write("%s = %s;\n" % (k, _conf_value(v)))
 
 
+def _with_free_port(addr):
+    """"HOST:0" -> "HOST:N" with a port that is free now; others unchanged."""
+    host, _, port = addr.rpartition(":")
+    if port != "0":
+        return addr
+    fam = socket.AF_INET6 if host.startswith("[") else socket.AF_INET
+    with socket.socket(fam, socket.SOCK_STREAM) as s:
+        s.bind((host.strip("[]"), 0))
+        return "%s:%d" % (host, s.getsockname()[1])
+
+
 class Server:
     """An rtmpd on a free loopback port, with a generated config.
 
@@ -143,14 +157,23 @@ class Server:
     def __init__(self, settings=None, apps=None, listen="127.0.0.1:0", extra_args=()):
         self.dir = tempfile.mkdtemp(prefix="rtmpd-test-")
         self.conf = os.path.join(self.dir, "rtmpd.conf")
-        cfg = {"log": {"level": "info", "access_log": "stderr"}}
+        # HTTP is off unless a test asks for it (the default port would clash).
+        cfg = {"log": {"level": "info", "access_log": "stderr"}, "http": {"listen": []}}
         cfg.update(settings or {})
         cfg["apps"] = apps or [dict(DEFAULT_APP)]
+        # The config accepts no port 0: "ADDR:0" in http.listen gets a free port.
+        http = cfg.get("http")
+        if isinstance(http, dict) and http.get("listen"):
+            http = dict(http)
+            http["listen"] = [_with_free_port(a) for a in http["listen"]]
+            cfg["http"] = http
+        self.http_expected = bool(isinstance(http, dict) and http.get("listen"))
         write_config(self.conf, cfg)
         self.listen = listen
         self.extra_args = list(extra_args)
         self.proc = None
         self.port = None
+        self.http_port = None
         self.log_lines = []
         self._log_lock = threading.Lock()
         self._port_event = threading.Event()
@@ -164,6 +187,12 @@ class Server:
         if not self._port_event.wait(10):
             self.stop()
             raise TestFailure("rtmpd did not start listening: %s" % self.log_text())
+        deadline = time.time() + 5
+        while self.http_expected and self.http_port is None and time.time() < deadline:
+            time.sleep(0.02)
+        if self.http_expected and self.http_port is None:
+            self.stop()
+            raise TestFailure("rtmpd did not start listening for HTTP: %s" % self.log_text())
         log("rtmpd pid %d on port %d" % (self.proc.pid, self.port))
         return self
 
@@ -174,6 +203,10 @@ class Server:
                 out.flush()
                 with self._log_lock:
                     self.log_lines.append(line.rstrip("\n"))
+                m = re.search(r"http listening on \S+ \(port (\d+)\)", line)
+                if m and self.http_port is None:
+                    self.http_port = int(m.group(1))
+                    continue
                 m = re.search(r"listening on \S+ \(port (\d+)\)", line)
                 if m and self.port is None:
                     self.port = int(m.group(1))
@@ -183,18 +216,28 @@ class Server:
         with self._log_lock:
             return "\n".join(self.log_lines)
 
-    def wait_log(self, pattern, timeout=10):
-        """Waits until a log line matches `pattern`; returns the match."""
+    def wait_log(self, pattern, timeout=10, count=1):
+        """Waits until `count` log lines match `pattern`; returns the last match."""
         deadline = time.time() + timeout
         rx = re.compile(pattern)
         while time.time() < deadline:
             with self._log_lock:
+                n = 0
                 for line in self.log_lines:
                     m = rx.search(line)
                     if m:
-                        return m
+                        n += 1
+                        if n == count:
+                            return m
             time.sleep(0.05)
-        raise TestFailure("no log line matching %r within %ss" % (pattern, timeout))
+        raise TestFailure("no %slog line matching %r within %ss" %
+                          ("" if count == 1 else "%d " % count, pattern, timeout))
+
+    def log_count(self, pattern):
+        """How many log lines so far match `pattern`."""
+        rx = re.compile(pattern)
+        with self._log_lock:
+            return sum(1 for line in self.log_lines if rx.search(line))
 
     def url(self, name, app="live"):
         return "rtmp://127.0.0.1:%d/%s/%s" % (self.port, app, name)
@@ -250,8 +293,9 @@ def ffmpeg_publish(url, path, loop=True, extra=()):
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
-def wait_publishing(server, name, timeout=10):
-    server.wait_log(r"live/%s: publishing" % re.escape(name), timeout)
+def wait_publishing(server, name, timeout=10, count=1):
+    """Waits until the server logged its `count`-th publish of live/`name`."""
+    server.wait_log(r"live/%s: publishing" % re.escape(name), timeout, count)
 
 
 def run(cmd, timeout=60, check_rc=True):
@@ -280,6 +324,43 @@ def framemd5(url, seconds, extra_in=(), timeout=60):
         parts = [p.strip() for p in line.split(",")]
         frames.append((int(parts[0]), int(parts[2]), parts[5]))
     return frames
+
+
+def parse_framemd5(text):
+    """Parses framemd5 output into [(stream, pts in seconds, md5)], using the
+    time base of each stream from the "#tb" header lines."""
+    tb = {}
+    frames = []
+    for line in text.splitlines():
+        m = re.match(r"#tb (\d+): (\d+)/(\d+)", line)
+        if m:
+            tb[int(m.group(1))] = int(m.group(2)) / int(m.group(3))
+            continue
+        if line.startswith("#") or not line.strip():
+            continue
+        parts = [p.strip() for p in line.split(",")]
+        s = int(parts[0])
+        frames.append((s, int(parts[2]) * tb.get(s, 1.0), parts[5]))
+    return frames
+
+
+def ffmpeg_play(url, seconds, out, extra_in=()):
+    """Starts an ffmpeg player in the background: it decodes `seconds` of
+    `url` (output time) and writes per-frame checksums to the file `out`
+    (parse it with parse_framemd5 once the player has exited); its stderr
+    goes to out + ".err". Returns the Popen."""
+    cmd = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y"] + list(extra_in)
+    cmd += ["-i", url, "-t", str(seconds), "-f", "framemd5", out]
+    with open(out + ".err", "w") as err:
+        return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err)
+
+
+def source_frames(path):
+    """Video frame checksums of a media file in decode order, as a dict
+    md5 -> frame index (to tell which source frame a player decoded)."""
+    frames = framemd5(path, 3600, timeout=120)
+    video = [md5 for s, pts, md5 in frames if s == 0]
+    return {md5: i for i, md5 in enumerate(video)}
 
 
 def stop_proc(p, sig=signal.SIGINT, timeout=10):

@@ -10,6 +10,7 @@ byte-exact comparisons, hostile input).
 import os
 import socket
 import struct
+import threading
 import time
 
 
@@ -236,6 +237,58 @@ class ChunkReader:
 
 
 # ---------------------------------------------------------------------------
+# Message helpers
+
+# User Control event types (RTMP specification 7.1.7).
+UC_STREAM_BEGIN = 0
+UC_STREAM_EOF = 1
+UC_STREAM_DRY = 2
+UC_SET_BUFFER_LENGTH = 3
+UC_PING_REQUEST = 6
+UC_PING_RESPONSE = 7
+
+
+def user_control(m):
+    """(event, value) of a User Control message (type 4), else None."""
+    if m.type != 4 or len(m.payload) < 6:
+        return None
+    return struct.unpack(">HI", m.payload[:6])
+
+
+def status_info(m):
+    """The info object of an onStatus command message, else None."""
+    if m.type not in (17, 20):
+        return None
+    try:
+        v = m.amf()
+    except Exception:
+        return None
+    if len(v) >= 4 and v[0] == "onStatus" and isinstance(v[3], dict):
+        return v[3]
+    return None
+
+
+def is_video_keyframe(m):
+    """A video message carrying a keyframe (not a sequence header)."""
+    p = m.payload
+    if m.type != 9 or len(p) < 2 or is_video_seq_header(m):
+        return False
+    if p[0] & 0x80:  # Enhanced RTMP: frame type in bits 4-6, packet type in bits 0-3
+        return (p[0] >> 4) & 7 == 1 and (p[0] & 0x0F) in (1, 3)
+    return p[0] >> 4 == 1
+
+
+def is_video_seq_header(m):
+    """A video sequence header (AVC/HEVC decoder configuration)."""
+    p = m.payload
+    if m.type != 9 or len(p) < 2:
+        return False
+    if p[0] & 0x80:
+        return p[0] & 0x0F == 0
+    return p[0] & 0x0F in (7, 12) and p[1] == 0
+
+
+# ---------------------------------------------------------------------------
 # Client
 
 class RTMPError(Exception):
@@ -243,8 +296,17 @@ class RTMPError(Exception):
 
 
 class Client:
-    def __init__(self, host, port, timeout=10, family=socket.AF_INET):
-        self.sock = socket.create_connection((host, port), timeout)
+    def __init__(self, host, port, timeout=10, family=socket.AF_INET, rcvbuf=None):
+        """Connects. `rcvbuf` sets SO_RCVBUF before connecting (the only way
+        to bound the receive window; it also turns off receive autotuning),
+        to model a client on a slow or small-buffered link."""
+        if rcvbuf:
+            self.sock = socket.socket(family, socket.SOCK_STREAM)
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+            self.sock.settimeout(timeout)
+            self.sock.connect((host, port))
+        else:
+            self.sock = socket.create_connection((host, port), timeout)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.timeout = timeout
         self.reader = ChunkReader()
@@ -255,9 +317,11 @@ class Client:
         self.window = 0
         self.acked = 0
         self.closed = False
+        self.close_reason = None  # "eof" (the peer closed) or "reset", once closed
 
     # raw I/O ------------------------------------------------------------
     def send_raw(self, data):
+        self.sock.settimeout(self.timeout)  # poll() may have left a short one
         self.sock.sendall(data)
 
     def handshake(self):
@@ -294,20 +358,23 @@ class Client:
         self.send(csid, 20, msid, 0, payload)
         return txn
 
-    def poll(self, timeout):
-        """Reads what arrives within `timeout`; returns False once closed."""
+    def poll(self, timeout, max_bytes=65536):
+        """Reads what arrives within `timeout` (one recv of at most
+        `max_bytes`); returns False once closed."""
         if self.closed:
             return False
         self.sock.settimeout(timeout)
         try:
-            d = self.sock.recv(65536)
+            d = self.sock.recv(max_bytes)
         except socket.timeout:
             return True
         except (ConnectionResetError, BrokenPipeError):
             self.closed = True
+            self.close_reason = "reset"
             return False
         if not d:
             self.closed = True
+            self.close_reason = "eof"
             return False
         self.received += len(d)
         for m in self.reader.feed(d):
@@ -337,6 +404,22 @@ class Client:
                 raise RTMPError("timed out waiting for a message")
             if not self.poll(min(left, 0.5)) and not any(pred(m) for m in self.pending):
                 raise RTMPError("connection closed")
+
+    def find(self, pred, start=0, timeout=None):
+        """Like wait(), but leaves `pending` as it is (a log of everything
+        received, in order): reads until pending[i] matches pred for some
+        i >= start and returns i, or None after `timeout` or once closed."""
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        i = start
+        while True:
+            while i < len(self.pending):
+                if pred(self.pending[i]):
+                    return i
+                i += 1
+            left = deadline - time.monotonic()
+            if left <= 0 or self.closed:
+                return None
+            self.poll(min(left, 0.2))
 
     def wait_command(self, names, timeout=None):
         def pred(m):
@@ -388,11 +471,110 @@ class Client:
     def play(self, msid, name):
         self.command("play", None, name, -2.0, -1.0, True, msid=msid, csid=5, txn=0)
 
+    def release_stream(self, name):
+        """releaseStream(name), as FMLE/OBS/ffmpeg send before FCPublish."""
+        return self.command("releaseStream", None, name)
+
+    def fc_publish(self, name):
+        return self.command("FCPublish", None, name)
+
+    def fc_unpublish(self, name):
+        return self.command("FCUnpublish", None, name)
+
+    def delete_stream(self, msid):
+        """deleteStream(msid); the server sends no reply."""
+        return self.command("deleteStream", None, float(msid), txn=0)
+
+    def send_media(self, msid, mtype, ts, payload):
+        """Sends one audio (8), video (9) or data (18) message, as FLV tags go."""
+        csid = {8: 4, 9: 6}.get(mtype, 5)
+        self.send(csid, mtype, msid, ts & 0xFFFFFFFF, payload)
+
+    def send_tags(self, msid, tags, realtime=False, stop=None, ts_offset=0):
+        """Sends (type, ts, payload) tags (e.g. from flv_tags) as messages.
+
+        With `realtime` it paces them by their timestamps, as ffmpeg -re
+        does. Stops early when the threading.Event `stop` is set. Returns
+        the number of tags sent.
+        """
+        t0 = time.monotonic()
+        first = None
+        n = 0
+        for t, ts, payload in tags:
+            if stop is not None and stop.is_set():
+                break
+            if t not in (8, 9, 18):
+                continue
+            if realtime:
+                if first is None:
+                    first = ts
+                delay = t0 + (ts - first) / 1000.0 - time.monotonic()
+                if delay > 0:
+                    if stop is not None:
+                        if stop.wait(delay):
+                            break
+                    else:
+                        time.sleep(delay)
+            self.send_media(msid, t, ts + ts_offset, payload)
+            n += 1
+        return n
+
+    def wait_user_control(self, event, timeout=None):
+        """Waits for a User Control event of type `event`; returns its value."""
+        m = self.wait(lambda m: (user_control(m) or (None,))[0] == event, timeout)
+        return user_control(m)[1]
+
+    def pump(self, seconds):
+        """Reads (answering pings) for `seconds`; returns False if closed."""
+        deadline = time.monotonic() + seconds
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return not self.closed
+            if not self.poll(min(left, 0.2)):
+                return False
+
+    def wait_closed(self, timeout):
+        """Reads until the server closes the connection; returns the seconds
+        it took, or None if it was still open after `timeout`."""
+        t0 = time.monotonic()
+        deadline = t0 + timeout
+        while time.monotonic() < deadline:
+            if not self.poll(min(0.1, max(deadline - time.monotonic(), 0.001))):
+                return time.monotonic() - t0
+        return None
+
     def close(self):
         try:
             self.sock.close()
         except OSError:
             pass
+
+
+class Pump(threading.Thread):
+    """Keeps reading a client in the background (answering pings and window
+    acknowledgements, collecting messages into client.pending) until the
+    `with` block ends. While it runs only this thread may read the client;
+    others may look at list(client.pending)."""
+
+    def __init__(self, client):
+        super().__init__(daemon=True)
+        self.client = client
+        self._stop_ev = threading.Event()
+
+    def run(self):
+        while not self._stop_ev.is_set():
+            if not self.client.poll(0.1):
+                return
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop_ev.set()
+        self.join(5)
+        return False
 
 
 def flv_tags(path):
