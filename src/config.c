@@ -378,7 +378,8 @@ static int cfg_check_app_name(const char *s, char *why, size_t whylen)
  * or "*:PORT" (stored as "0.0.0.0:PORT"). Host names are not accepted: no
  * resolver runs at load time. Returns 0, or -1 with `why` filled.
  */
-static int cfg_parse_listen(const char *s, char *out, size_t outlen, char *why, size_t whylen)
+static int cfg_parse_listen_port(const char *s, char *out, size_t outlen, char *why,
+                                 size_t whylen, unsigned long min_port)
 {
     char host[64];
     const char *port, *colon;
@@ -448,13 +449,23 @@ static int cfg_parse_listen(const char *s, char *out, size_t outlen, char *why, 
         }
         pnum = pnum * 10 + (unsigned long)(*p - '0');
     }
-    if (pnum < 1 || pnum > 65535) {
-        snprintf(why, whylen, "\"%s\": port %lu is out of range 1..65535", s, pnum);
+    if (pnum < min_port || pnum > 65535) {
+        snprintf(why, whylen, "\"%s\": port %lu is out of range %lu..65535", s, pnum, min_port);
         return -1;
     }
 
     snprintf(out, outlen, v6 ? "[%s]:%lu" : "%s:%lu", host, pnum);
     return 0;
+}
+
+static int cfg_parse_listen(const char *s, char *out, size_t outlen, char *why, size_t whylen)
+{
+    return cfg_parse_listen_port(s, out, outlen, why, whylen, 1);
+}
+
+int rtmpd_config_parse_listen(const char *s, char *out, size_t outlen, char *why, size_t whylen)
+{
+    return cfg_parse_listen_port(s, out, outlen, why, whylen, 0);
 }
 
 /*

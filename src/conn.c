@@ -97,8 +97,11 @@ void rtmpd_conn_established(struct rtmpd_conn *c, uint32_t idle_timeout_ms)
 {
     c->established = 1;
     ev_timer_stop(c->srv->loop, &c->timer);
-    double half = idle_timeout_ms / 2000.0;
-    ev_timer_set(&c->timer, half, half);
+    /* Checked four times per timeout: a peer quiet for half of it is
+     * pinged (and a ping answered resets the clock) well before the
+     * timeout can cut it, whatever the timer's phase. */
+    double quarter = idle_timeout_ms / 4000.0;
+    ev_timer_set(&c->timer, quarter, quarter);
     ev_timer_start(c->srv->loop, &c->timer);
 }
 
@@ -342,7 +345,7 @@ static void conn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
         return;
     }
     uint64_t now = rtmpd_server_now_us(c->srv);
-    uint64_t idle_us = (uint64_t)(w->repeat * 2e6);
+    uint64_t idle_us = (uint64_t)(w->repeat * 4e6);
     uint64_t quiet = now - c->last_in_us;
     if (quiet >= idle_us) {
         rtmpd_conn_close(c, "idle timeout");

@@ -257,28 +257,40 @@ static void respond(struct http_conn *h, int status, const char *ctype, const vo
     struct rtmpd_buf b;
     uint8_t *gz = NULL;
     size_t gzlen = 0;
-    int head = h->parser.method == HTTP_HEAD;
+    /* parser.method is only meaningful once the method is whole (the URL
+     * has begun): "HELLO" or a lone "H" leaves it at HTTP_HEAD. */
+    int head = h->parser.method == HTTP_HEAD && h->req.url_len > 0;
+
+    /* Say so when the request asked to close (HTTP/1.0, "Connection: close"). */
+    if (!close && HTTP_PARSER_ERRNO(&h->parser) == HPE_OK && !http_should_keep_alive(&h->parser))
+        close = 1;
 
     rtmpd_buf_init(&b);
+    /* Whether gzipped or not, a body this size depends on Accept-Encoding. */
+    int vary = len >= GZIP_MIN;
     if (len >= GZIP_MIN && accepts_gzip(&h->req) && gzip_body(body, len, &gz, &gzlen) == 0) {
         body = gz;
         len = gzlen;
     }
+    /* A 204 must not carry Content-Length (RFC 9110, section 8.6). */
+    char clen[48] = "";
+    if (status != 204)
+        snprintf(clen, sizeof clen, "Content-Length: %zu\r\n", len);
     char hdr[1024];
     int n = snprintf(hdr, sizeof hdr,
                      "HTTP/1.1 %d %s\r\n"
                      "Server: rtmpd/%s\r\n"
                      "Content-Type: %s\r\n"
-                     "Content-Length: %zu\r\n"
+                     "%s"
                      "Cache-Control: no-cache\r\n"
                      "%s%s%s"
-                     "%s"
+                     "%s%s"
                      "%s"
                      "Connection: %s\r\n\r\n",
-                     status, status_text(status), RTMPD_VERSION, ctype, len,
+                     status, status_text(status), RTMPD_VERSION, ctype, clen,
                      h->cfg->http.cors_origin[0] ? "Access-Control-Allow-Origin: " : "",
                      h->cfg->http.cors_origin, h->cfg->http.cors_origin[0] ? "\r\n" : "",
-                     gz ? "Content-Encoding: gzip\r\nVary: Accept-Encoding\r\n" : "",
+                     gz ? "Content-Encoding: gzip\r\n" : "", vary ? "Vary: Accept-Encoding\r\n" : "",
                      extra ? extra : "", close ? "close" : "keep-alive");
     rtmpd_buf_append(&b, hdr, n > 0 && (size_t)n < sizeof hdr ? (size_t)n : 0);
     if (!head)

@@ -78,8 +78,14 @@ int main(int argc, char **argv)
     }
     if (nlisten) {
         memset(&cfg.listen, 0, sizeof cfg.listen);
-        for (uint32_t i = 0; i < nlisten; i++)
-            snprintf(cfg.listen.v[i], sizeof cfg.listen.v[i], "%s", listen[i]);
+        for (uint32_t i = 0; i < nlisten; i++) {
+            char why[256];
+            if (rtmpd_config_parse_listen(listen[i], cfg.listen.v[i], sizeof cfg.listen.v[i], why,
+                                          sizeof why) < 0) {
+                fprintf(stderr, "rtmpd: -l %s\n", why);
+                return 1;
+            }
+        }
         cfg.listen.n = nlisten;
     }
     if (test_only) {

@@ -105,6 +105,13 @@ int rtmpd_config_load(struct rtmpd_config *c, const char *path, char *err, size_
 const struct rtmpd_app_conf *rtmpd_config_app(const struct rtmpd_config *c, const char *name,
                                               size_t len);
 
+/*
+ * Parses and normalises a listen address given on the command line:
+ * "A.B.C.D:PORT", "[IPV6]:PORT" or "*:PORT", port 0..65535 (0: any free
+ * port). Returns 0, or -1 with a one-line reason in `why`.
+ */
+int rtmpd_config_parse_listen(const char *s, char *out, size_t outlen, char *why, size_t whylen);
+
 /* Parses "error" | "warn" | "info" | "debug"; returns -1 for anything else. */
 int rtmpd_log_level_parse(const char *s);
 
