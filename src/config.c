@@ -45,12 +45,13 @@ enum cfg_type {
     CFG_STRING,   /* char[size], NUL-terminated */
     CFG_LOGLEVEL, /* enum rtmpd_log_level, from its name */
     CFG_ADDRS,    /* struct rtmpd_addr_list; min/max bound the number of entries */
-    CFG_APPS,     /* the apps list, each group read with cfg_app_table */
+    CFG_GROUPS,   /* a list of groups ( { ... }, ... ), each read with a sub-table */
 };
 
 #define CFG_SIZE 0x01     /* byte count: "8M" is accepted as well as 8388608 */
 #define CFG_REQUIRED 0x02 /* must appear in the file (there is no default) */
 #define CFG_CIDR 0x04     /* CFG_ADDRS of "addr/prefix" instead of "addr:port" */
+#define CFG_NAMES 0x08    /* CFG_ADDRS of stream names instead of "addr:port" */
 
 struct cfg_key {
     const char *name;  /* dotted path relative to the table's root */
@@ -59,11 +60,23 @@ struct cfg_key {
     size_t offset;     /* of the field in the table's struct */
     size_t size;       /* of the field */
     uint64_t def;      /* default of CFG_UINT, CFG_BOOL, CFG_LOGLEVEL */
-    const char *sdef;  /* default of CFG_STRING, CFG_LISTEN, CFG_APPS */
+    const char *sdef;  /* default of CFG_STRING, CFG_ADDRS; CFG_GROUPS: unique key of one default element */
     uint64_t min;      /* inclusive range of CFG_UINT; counts for lists */
     uint64_t max;
     /* Extra check of a CFG_STRING value: 0, or -1 with `why` filled. */
     int (*check)(const char *s, char *why, size_t whylen);
+    /* CFG_GROUPS: how the elements are read. */
+    const struct cfg_groups *groups;
+};
+
+/* A list of groups: an array field of `elem_size` elements read with
+ * `table`, its count in a uint32_t at `count_offset` of the parent. */
+struct cfg_groups {
+    const struct cfg_table *table;
+    size_t elem_size;
+    size_t count_offset;
+    const char *unique;   /* string key that must differ between elements, or NULL */
+    const char *what;     /* "app", "group" ...: for messages */
 };
 
 /* A cross-field rule: the value of `lo` must not exceed the value of `hi`. */
@@ -88,16 +101,22 @@ struct cfg_ctx {
 
 static int cfg_check_nonempty(const char *s, char *why, size_t whylen);
 static int cfg_check_app_name(const char *s, char *why, size_t whylen);
+static int cfg_check_stream_name(const char *s, char *why, size_t whylen);
 
 #define CFG_FSIZE(T, f) sizeof(((T *)0)->f)
 
 #define CFG_KEY(T, name, type, flags, field, def, sdef, min, max, check) \
-    { name, type, flags, offsetof(T, field), CFG_FSIZE(T, field), def, sdef, min, max, check }
+    { name, type, flags, offsetof(T, field), CFG_FSIZE(T, field), def, sdef, min, max, check, NULL }
+
+#define CFG_GROUPS_KEY(T, name, field, sdef, min, max, groups) \
+    { name, CFG_GROUPS, 0, offsetof(T, field), CFG_FSIZE(T, field), 0, sdef, min, max, NULL, groups }
 
 #define TOP_UINT(name, field, flags, def, min, max) \
     CFG_KEY(struct rtmpd_config, name, CFG_UINT, flags, field, def, NULL, min, max, NULL)
 #define APP_UINT(name, field, flags, def, min, max) \
     CFG_KEY(struct rtmpd_app_conf, name, CFG_UINT, flags, field, def, NULL, min, max, NULL)
+
+static const struct cfg_groups cfg_apps_groups, cfg_abr_groups, cfg_ladder_groups;
 
 /*
  * The top level. Keep the order of conf/rtmpd.conf and
@@ -128,8 +147,8 @@ static const struct cfg_key cfg_top_keys[] = {
     TOP_UINT("rtmp.window_ack_size", rtmp.window_ack_size, CFG_SIZE, 2500000, 4096, 2147483647),
     TOP_UINT("rtmp.peer_bandwidth", rtmp.peer_bandwidth, CFG_SIZE, 2500000, 4096, 2147483647),
 
-    CFG_KEY(struct rtmpd_config, "apps", CFG_APPS, 0, apps, 0, "live", 1, RTMPD_CONFIG_MAX_APPS,
-            NULL),
+    CFG_GROUPS_KEY(struct rtmpd_config, "apps", apps, "live", 1, RTMPD_CONFIG_MAX_APPS,
+                   &cfg_apps_groups),
 
     CFG_KEY(struct rtmpd_config, "http.listen", CFG_ADDRS, 0, http.listen, 0, "127.0.0.1:8080",
             0, RTMPD_CONFIG_MAX_LIST, NULL),
@@ -163,6 +182,33 @@ static const struct cfg_key cfg_app_keys[] = {
     APP_UINT("queue.max_ms", queue.max_ms, 0, 5000, 100, 60000),
     APP_UINT("queue.drop_ms", queue.drop_ms, 0, 1000, 0, 60000),
     APP_UINT("queue.merge_ms", queue.merge_ms, 0, 0, 0, 1000),
+
+    CFG_GROUPS_KEY(struct rtmpd_app_conf, "abr", abr, NULL, 0, RTMPD_CONFIG_MAX_ABR,
+                   &cfg_abr_groups),
+    CFG_GROUPS_KEY(struct rtmpd_app_conf, "ladder", ladder, NULL, 0, RTMPD_CONFIG_MAX_LADDER,
+                   &cfg_ladder_groups),
+
+    APP_UINT("adapt.headroom_pct", adapt.headroom_pct, 0, 25, 0, 400),
+    APP_UINT("adapt.down_ms", adapt.down_ms, 0, 3000, 0, 60000),
+    APP_UINT("adapt.up_ms", adapt.up_ms, 0, 8000, 0, 600000),
+    APP_UINT("adapt.hold_ms", adapt.hold_ms, 0, 15000, 0, 3600000),
+};
+
+/* One group of an app's "abr" list: a player of `name` is served from the
+ * best of `renditions` its network can carry. */
+static const struct cfg_key cfg_abr_keys[] = {
+    CFG_KEY(struct rtmpd_abr_conf, "name", CFG_STRING, CFG_REQUIRED, name, 0, "", 0, 0,
+            cfg_check_stream_name),
+    CFG_KEY(struct rtmpd_abr_conf, "renditions", CFG_ADDRS, CFG_REQUIRED | CFG_NAMES, renditions,
+            0, "", 1, RTMPD_CONFIG_MAX_LIST, NULL),
+};
+
+/* One step of an app's transcode ladder: NAME_SUFFIX made by ffmpeg ARGS. */
+static const struct cfg_key cfg_ladder_keys[] = {
+    CFG_KEY(struct rtmpd_ladder_step, "suffix", CFG_STRING, CFG_REQUIRED, suffix, 0, "", 0, 0,
+            cfg_check_stream_name),
+    CFG_KEY(struct rtmpd_ladder_step, "args", CFG_STRING, CFG_REQUIRED, args, 0, "", 0, 0,
+            cfg_check_nonempty),
 };
 
 static const struct cfg_rule cfg_app_rules[] = {
@@ -178,6 +224,29 @@ static const struct cfg_table cfg_top_table = {
 
 static const struct cfg_table cfg_app_table = {
     cfg_app_keys, CFG_NELEM(cfg_app_keys), cfg_app_rules, CFG_NELEM(cfg_app_rules),
+};
+
+static const struct cfg_table cfg_abr_table = {
+    cfg_abr_keys, CFG_NELEM(cfg_abr_keys), NULL, 0,
+};
+
+static const struct cfg_table cfg_ladder_table = {
+    cfg_ladder_keys, CFG_NELEM(cfg_ladder_keys), NULL, 0,
+};
+
+static const struct cfg_groups cfg_apps_groups = {
+    &cfg_app_table, sizeof(struct rtmpd_app_conf), offsetof(struct rtmpd_config, napps), "name",
+    "app",
+};
+
+static const struct cfg_groups cfg_abr_groups = {
+    &cfg_abr_table, sizeof(struct rtmpd_abr_conf), offsetof(struct rtmpd_app_conf, nabr), "name",
+    "group",
+};
+
+static const struct cfg_groups cfg_ladder_groups = {
+    &cfg_ladder_table, sizeof(struct rtmpd_ladder_step), offsetof(struct rtmpd_app_conf, nladder),
+    "suffix", "step",
 };
 
 #define CFG_MAX_KEYS 32 /* more than either table has; checked in cfg_walk_table */
@@ -371,6 +440,35 @@ static int cfg_check_app_name(const char *s, char *why, size_t whylen)
         return -1;
     }
     return 0;
+}
+
+/* A stream name as players use it: [A-Za-z0-9_.~-] segments joined by '/'. */
+static int cfg_check_stream_name(const char *s, char *why, size_t whylen)
+{
+    size_t seg = 0;
+    if (*s == '\0' || strlen(s) >= RTMPD_CONFIG_NAME_MAX) {
+        snprintf(why, whylen, "must be 1..%d bytes", RTMPD_CONFIG_NAME_MAX - 1);
+        return -1;
+    }
+    for (const char *p = s;; p++) {
+        if (*p == '/' || *p == '\0') {
+            if (seg == 0 || (seg == 1 && p[-1] == '.') ||
+                (seg == 2 && p[-1] == '.' && p[-2] == '.')) {
+                snprintf(why, whylen, "\"%s\": empty, \".\" or \"..\" path segment", s);
+                return -1;
+            }
+            if (*p == '\0')
+                return 0;
+            seg = 0;
+            continue;
+        }
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              *p == '_' || *p == '-' || *p == '.' || *p == '~')) {
+            snprintf(why, whylen, "\"%s\": only A-Z a-z 0-9 _ . ~ - and / are allowed", s);
+            return -1;
+        }
+        seg++;
+    }
 }
 
 /*
@@ -617,11 +715,18 @@ static void cfg_apply_defaults(const struct cfg_table *t, void *base)
             }
             break;
         }
-        case CFG_APPS: {
-            struct rtmpd_config *c = base;
-            cfg_apply_defaults(&cfg_app_table, &c->apps[0]);
-            cfg_store_str(c->apps[0].name, sizeof c->apps[0].name, k->sdef);
-            c->napps = 1;
+        case CFG_GROUPS: {
+            const struct cfg_groups *g = k->groups;
+            uint32_t *count = (uint32_t *)(void *)((char *)base + g->count_offset);
+            memset(p, 0, k->size);
+            *count = 0;
+            if (k->sdef != NULL) {
+                /* One default element whose unique key is sdef. */
+                const struct cfg_key *u = cfg_find(g->table, g->unique);
+                cfg_apply_defaults(g->table, p);
+                cfg_store_str(p + u->offset, u->size, k->sdef);
+                *count = 1;
+            }
             break;
         }
         }
@@ -683,7 +788,9 @@ static int cfg_set_addrs(struct cfg_ctx *x, const struct cfg_key *k, struct rtmp
                          const config_setting_t *s, const char *key)
 {
     char why[192], ekey[CFG_KEYPATH_MAX + 16];
-    const char *what = (k->flags & CFG_CIDR) ? "\"addr/prefix\"" : "\"addr:port\"";
+    const char *what = (k->flags & CFG_CIDR)    ? "\"addr/prefix\""
+                       : (k->flags & CFG_NAMES) ? "\"name\""
+                                                : "\"addr:port\"";
     struct rtmpd_addr_list tmp;
     int n;
 
@@ -692,10 +799,11 @@ static int cfg_set_addrs(struct cfg_ctx *x, const struct cfg_key *k, struct rtmp
                          cfg_type_name(s));
     n = config_setting_length(s);
     if ((uint64_t)n < k->min)
-        return cfg_error(x, s, key, "at least %llu address is required",
-                         (unsigned long long)k->min);
+        return cfg_error(x, s, key, "at least %llu %s is required", (unsigned long long)k->min,
+                         (k->flags & CFG_NAMES) ? "name" : "address");
     if ((uint64_t)n > k->max)
-        return cfg_error(x, s, key, "too many addresses (%d, at most %llu)", n,
+        return cfg_error(x, s, key, "too many %s (%d, at most %llu)",
+                         (k->flags & CFG_NAMES) ? "names" : "addresses", n,
                          (unsigned long long)k->max);
 
     memset(&tmp, 0, sizeof tmp);
@@ -707,9 +815,13 @@ static int cfg_set_addrs(struct cfg_ctx *x, const struct cfg_key *k, struct rtmp
         snprintf(ekey, sizeof ekey, "%s[%d]", key, i);
         if (cfg_get_string(x, e, ekey, &str) < 0)
             return -1;
-        if (k->flags & CFG_CIDR)
+        if (k->flags & CFG_CIDR) {
             rc = cfg_parse_cidr(str, tmp.v[i], sizeof tmp.v[i], why, sizeof why);
-        else
+        } else if (k->flags & CFG_NAMES) {
+            rc = cfg_check_stream_name(str, why, sizeof why);
+            if (rc == 0)
+                cfg_store_str(tmp.v[i], sizeof tmp.v[i], str);
+        } else
             rc = cfg_parse_listen(str, tmp.v[i], sizeof tmp.v[i], why, sizeof why);
         if (rc < 0)
             return cfg_error(x, e, ekey, "%s", why);
@@ -723,48 +835,54 @@ static int cfg_set_addrs(struct cfg_ctx *x, const struct cfg_key *k, struct rtmp
     return 0;
 }
 
-static int cfg_set_apps(struct cfg_ctx *x, const struct cfg_key *k, struct rtmpd_config *c,
-                        const config_setting_t *s, const char *key)
+static int cfg_set_groups(struct cfg_ctx *x, const struct cfg_key *k, void *base,
+                          const config_setting_t *s, const char *key)
 {
+    const struct cfg_groups *g = k->groups;
+    const struct cfg_key *u = g->unique != NULL ? cfg_find(g->table, g->unique) : NULL;
+    char *elems = (char *)base + k->offset;
+    uint32_t *count = (uint32_t *)(void *)((char *)base + g->count_offset);
     char ekey[CFG_KEYPATH_MAX + 16];
-    int name_line[RTMPD_CONFIG_MAX_APPS];
+    int first_line[64];
     int n;
 
     if (config_setting_type(s) != CONFIG_TYPE_LIST)
-        return cfg_error(x, s, key, "expected a list of groups ( { name = \"...\"; ... } ), got %s",
+        return cfg_error(x, s, key, "expected a list of groups ( { ... }, ... ), got %s",
                          cfg_type_name(s));
     n = config_setting_length(s);
     if ((uint64_t)n < k->min)
-        return cfg_error(x, s, key, "at least %llu app is required", (unsigned long long)k->min);
+        return cfg_error(x, s, key, "at least %llu %s is required", (unsigned long long)k->min,
+                         g->what);
     if ((uint64_t)n > k->max)
-        return cfg_error(x, s, key, "too many apps (%d, at most %llu)", n,
+        return cfg_error(x, s, key, "too many %ss (%d, at most %llu)", g->what, n,
                          (unsigned long long)k->max);
+    assert(k->max <= sizeof first_line / sizeof first_line[0]);
+    assert(k->max * g->elem_size <= k->size);
 
-    memset(c->apps, 0, sizeof c->apps);
+    memset(elems, 0, k->size);
     for (int i = 0; i < n; i++) {
         const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
-        const config_setting_t *name;
-        struct rtmpd_app_conf *app = &c->apps[i];
+        char *elem = elems + (size_t)i * g->elem_size;
 
         snprintf(ekey, sizeof ekey, "%s[%d]", key, i);
         if (!config_setting_is_group(e))
-            return cfg_error(x, e, ekey, "expected a group { name = \"...\"; ... }, got %s",
-                             cfg_type_name(e));
-        cfg_apply_defaults(&cfg_app_table, app);
-        if (cfg_walk_table(x, &cfg_app_table, app, e, ekey) < 0)
+            return cfg_error(x, e, ekey, "expected a group { ... }, got %s", cfg_type_name(e));
+        cfg_apply_defaults(g->table, elem);
+        if (cfg_walk_table(x, g->table, elem, e, ekey) < 0)
             return -1;
-
-        name = config_setting_get_member(e, "name"); /* present: it is required */
-        name_line[i] = (int)config_setting_source_line(name);
+        if (u == NULL)
+            continue;
+        const config_setting_t *us = config_setting_get_member(e, u->name);
+        first_line[i] = us != NULL ? (int)config_setting_source_line(us) : 0;
         for (int j = 0; j < i; j++) {
-            if (strcmp(c->apps[j].name, app->name) != 0)
+            if (strcmp(elems + (size_t)j * g->elem_size + u->offset, elem + u->offset) != 0)
                 continue;
-            snprintf(ekey, sizeof ekey, "%s[%d].name", key, i);
-            return cfg_error(x, name, ekey, "duplicate app name \"%s\" (first at line %d)",
-                             app->name, name_line[j]);
+            snprintf(ekey, sizeof ekey, "%s[%d].%s", key, i, u->name);
+            return cfg_error(x, us, ekey, "duplicate %s %s \"%s\" (first at line %d)", g->what,
+                             u->name, elem + u->offset, first_line[j]);
         }
     }
-    c->napps = (uint32_t)n;
+    *count = (uint32_t)n;
     return 0;
 }
 
@@ -811,8 +929,8 @@ static int cfg_set(struct cfg_ctx *x, const struct cfg_key *k, void *base,
         return 0;
     case CFG_ADDRS:
         return cfg_set_addrs(x, k, (struct rtmpd_addr_list *)(void *)p, s, key);
-    case CFG_APPS:
-        return cfg_set_apps(x, k, base, s, key);
+    case CFG_GROUPS:
+        return cfg_set_groups(x, k, base, s, key);
     }
     return cfg_error(x, s, key, "internal error: unknown key type");
 }

@@ -38,17 +38,46 @@ struct rtmpd_queue_conf {
     uint32_t merge_ms;         /* queue.merge_ms: write merge window, default 0 */
 };
 
+/* A list of normalised addresses: "addr:port" / "[v6]:port", or CIDRs. */
+struct rtmpd_addr_list {
+    char v[RTMPD_CONFIG_MAX_LIST][RTMPD_CONFIG_ADDR_MAX];
+    uint32_t n;
+};
+
+#define RTMPD_CONFIG_MAX_ABR 8
+#define RTMPD_CONFIG_MAX_LADDER 6
+#define RTMPD_CONFIG_ARGS_MAX 512
+
+/* A rendition group: players of `name` get the best of `renditions`. */
+struct rtmpd_abr_conf {
+    char name[RTMPD_CONFIG_NAME_MAX];
+    struct rtmpd_addr_list renditions;   /* stream names, highest quality first */
+};
+
+/* A transcode ladder step: publishing NAME starts ffmpeg making NAME_suffix. */
+struct rtmpd_ladder_step {
+    char suffix[RTMPD_CONFIG_NAME_MAX];
+    char args[RTMPD_CONFIG_ARGS_MAX];    /* ffmpeg output options */
+};
+
+/* How players are moved between renditions. */
+struct rtmpd_adapt_conf {
+    uint32_t headroom_pct;     /* a rendition fits when estimate >= rate * (1 + pct/100) */
+    uint32_t down_ms;          /* shortfall lasting this long switches down */
+    uint32_t up_ms;            /* headroom lasting this long switches up */
+    uint32_t hold_ms;          /* at most one switch up per this long */
+};
+
 struct rtmpd_app_conf {
     char name[RTMPD_CONFIG_NAME_MAX];
     int publish_notify;        /* publish_notify: Play.PublishNotify/UnpublishNotify, default false */
     struct rtmpd_gop_conf gop;
     struct rtmpd_queue_conf queue;
-};
-
-/* A list of normalised addresses: "addr:port" / "[v6]:port", or CIDRs. */
-struct rtmpd_addr_list {
-    char v[RTMPD_CONFIG_MAX_LIST][RTMPD_CONFIG_ADDR_MAX];
-    uint32_t n;
+    struct rtmpd_abr_conf abr[RTMPD_CONFIG_MAX_ABR];
+    uint32_t nabr;
+    struct rtmpd_ladder_step ladder[RTMPD_CONFIG_MAX_LADDER];
+    uint32_t nladder;
+    struct rtmpd_adapt_conf adapt;
 };
 
 struct rtmpd_config {

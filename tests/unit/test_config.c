@@ -178,7 +178,7 @@ static void shipped_conf_loads_and_equals_defaults(void **state)
 {
     (void)state;
     struct rtmpd_config loaded, want;
-    char path[RTMPD_CONFIG_PATH_MAX], err[512];
+    char path[RTMPD_CONFIG_PATH_MAX] = { 0 }, err[512]; /* zeroed: copied whole below */
 
     if (snprintf(path, sizeof path, "%s/conf/rtmpd.conf", source_dir()) >= (int)sizeof path)
         fail_msg("source directory path too long");
@@ -213,7 +213,12 @@ static void full_custom_config_round_trips(void **state)
             "    gop_cache = { enabled = false; max_frames = 300; max_bytes = 1000000; };\n"
             "    queue = { max_bytes = 2000000; max_ms = 2000; drop_ms = 400; merge_ms = 20; };\n"
             "  },\n"
-            "  { name = \"Edge-1.x_y\"; queue = { merge_ms = 5; }; }\n"
+            "  { name = \"Edge-1.x_y\"; queue = { merge_ms = 5; };\n"
+            "    abr = ( { name = \"cam\"; renditions = [ \"cam_hi\", \"cam/lo\" ]; } );\n"
+            "    ladder = ( { suffix = \"lo\"; args = \"-c:v libx264 -b:v 600k\"; },\n"
+            "               { suffix = \"mid\"; args = \"-c:v libx264 -b:v 1200k\"; } );\n"
+            "    adapt = { headroom_pct = 40; down_ms = 2000; up_ms = 6000; hold_ms = 20000; };\n"
+            "  }\n"
             ");\n");
 
     rtmpd_config_defaults(&want);
@@ -243,6 +248,18 @@ static void full_custom_config_round_trips(void **state)
     strcpy(want.apps[1].name, "Edge-1.x_y");
     want.apps[1].gop = (struct rtmpd_gop_conf){ 1, 2500, 32 << 20 };
     want.apps[1].queue = (struct rtmpd_queue_conf){ 8 << 20, 5000, 1000, 5 };
+    want.apps[0].adapt = (struct rtmpd_adapt_conf){ 25, 3000, 8000, 15000 };
+    want.apps[1].nabr = 1;
+    strcpy(want.apps[1].abr[0].name, "cam");
+    want.apps[1].abr[0].renditions.n = 2;
+    strcpy(want.apps[1].abr[0].renditions.v[0], "cam_hi");
+    strcpy(want.apps[1].abr[0].renditions.v[1], "cam/lo");
+    want.apps[1].nladder = 2;
+    strcpy(want.apps[1].ladder[0].suffix, "lo");
+    strcpy(want.apps[1].ladder[0].args, "-c:v libx264 -b:v 600k");
+    strcpy(want.apps[1].ladder[1].suffix, "mid");
+    strcpy(want.apps[1].ladder[1].args, "-c:v libx264 -b:v 1200k");
+    want.apps[1].adapt = (struct rtmpd_adapt_conf){ 40, 2000, 6000, 20000 };
     assert_config_equal(&c, &want);
 
     /* The default "live" app is replaced, not merged. */
@@ -292,6 +309,30 @@ static void http_lists_are_parsed_and_normalised(void **state)
                  "missing port");
 }
 
+static void abr_groups_and_ladder_are_validated(void **state)
+{
+    (void)state;
+    expect_error("apps = ( { name = \"live\";\n"
+                 "  abr = ( { name = \"cam\"; renditions = [ ]; } ); } );\n",
+                 2, "apps[0].abr[0].renditions", "at least 1 name is required");
+    expect_error("apps = ( { name = \"live\";\n"
+                 "  abr = ( { name = \"cam\"; renditions = [ \"a\" ]; },\n"
+                 "          { name = \"cam\"; renditions = [ \"b\" ]; } ); } );\n",
+                 3, "apps[0].abr[1].name", "duplicate group name \"cam\" (first at line 2)");
+    expect_error("apps = ( { name = \"live\";\n"
+                 "  abr = ( { name = \"cam\"; renditions = [ \"../x\" ]; } ); } );\n",
+                 2, "apps[0].abr[0].renditions[0]", "path segment");
+    expect_error("apps = ( { name = \"live\";\n"
+                 "  abr = ( { renditions = [ \"x\" ]; } ); } );\n",
+                 2, "apps[0].abr[0].name", "required key is missing");
+    expect_error("apps = ( { name = \"live\";\n"
+                 "  ladder = ( { suffix = \"lo\"; } ); } );\n",
+                 2, "apps[0].ladder[0].args", "required key is missing");
+    expect_error("apps = ( { name = \"live\";\n"
+                 "  ladder = ( { suffix = \"l o\"; args = \"-b:v 1k\"; } ); } );\n",
+                 2, "apps[0].ladder[0].suffix", "only A-Z a-z 0-9");
+}
+
 static void unknown_key_in_section_is_error(void **state)
 {
     (void)state;
@@ -325,7 +366,8 @@ static void unknown_key_in_app_is_error(void **state)
                  "  recorder = ( { name = \"cam\"; } );\n"
                  "} );\n",
                  2, "apps[0].recorder",
-                 "unknown key (valid here: name, publish_notify, gop_cache, queue)");
+                 "unknown key (valid here: name, publish_notify, gop_cache, queue, abr, ladder, "
+                 "adapt)");
 }
 
 static void wrong_types_are_errors(void **state)
@@ -672,6 +714,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(app_name_is_required_and_validated),
     cmocka_unit_test(bad_listen_addresses_are_errors),
     cmocka_unit_test(http_lists_are_parsed_and_normalised),
+    cmocka_unit_test(abr_groups_and_ladder_are_validated),
     cmocka_unit_test(listen_forms_are_accepted_and_normalised),
     cmocka_unit_test(size_suffixes_and_int64_are_accepted),
     cmocka_unit_test(plain_integer_above_32_bits_is_error_not_wrapped),
