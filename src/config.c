@@ -556,9 +556,10 @@ static int cfg_parse_listen_port(const char *s, char *out, size_t outlen, char *
     return 0;
 }
 
+/* Port 0 (any free port, logged at start) is allowed: tests use it. */
 static int cfg_parse_listen(const char *s, char *out, size_t outlen, char *why, size_t whylen)
 {
-    return cfg_parse_listen_port(s, out, outlen, why, whylen, 1);
+    return cfg_parse_listen_port(s, out, outlen, why, whylen, 0);
 }
 
 int rtmpd_config_parse_listen(const char *s, char *out, size_t outlen, char *why, size_t whylen)

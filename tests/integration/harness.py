@@ -136,17 +136,6 @@ def write_config(path, settings):
             f.write("%s = %s;\n" % (k, _conf_value(v)))
 
 
-def _with_free_port(addr):
-    """"HOST:0" -> "HOST:N" with a port that is free now; others unchanged."""
-    host, _, port = addr.rpartition(":")
-    if port != "0":
-        return addr
-    fam = socket.AF_INET6 if host.startswith("[") else socket.AF_INET
-    with socket.socket(fam, socket.SOCK_STREAM) as s:
-        s.bind((host.strip("[]"), 0))
-        return "%s:%d" % (host, s.getsockname()[1])
-
-
 class Server:
     """An rtmpd on a free loopback port, with a generated config.
 
@@ -161,12 +150,7 @@ class Server:
         cfg = {"log": {"level": "info", "access_log": "stderr"}, "http": {"listen": []}}
         cfg.update(settings or {})
         cfg["apps"] = apps or [dict(DEFAULT_APP)]
-        # The config accepts no port 0: "ADDR:0" in http.listen gets a free port.
         http = cfg.get("http")
-        if isinstance(http, dict) and http.get("listen"):
-            http = dict(http)
-            http["listen"] = [_with_free_port(a) for a in http["listen"]]
-            cfg["http"] = http
         self.http_expected = bool(isinstance(http, dict) and http.get("listen"))
         write_config(self.conf, cfg)
         self.listen = listen
