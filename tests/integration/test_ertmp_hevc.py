@@ -17,6 +17,10 @@ opened the current GOP (from the GOP cache, not the next one), then every
 following frame in order with the same timestamp spacing. Finally rtmpbench
 publishes the same file and plays it with 3 players: every player must get
 every frame from its first keyframe on, in order and intact.
+
+The app's drop policy is relaxed here (drop_ms 8 s): this test is about
+bytes passing through intact, and a Python player on a loaded machine may
+fall behind by a second, which would rightly make the server drop video.
 """
 
 import fcntl
@@ -187,7 +191,8 @@ def test():
     src, flv = ertmp_media()
     for what, ok, detail in eflv.verify(src, flv):
         check(ok, "converter: %s (%s)" % (what, detail))
-    with Server() as srv:
+    app = {"name": "live", "queue": {"drop_ms": 8000, "max_ms": 15000}}
+    with Server(apps=[app]) as srv:
         late_joiner(srv, flv)
         rtmpbench_check(srv, flv)
         check(srv.log_count(r"malformed") == 0, "the server accepted every E-RTMP message")
