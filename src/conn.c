@@ -2,7 +2,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/tcp.h>
+#include <linux/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +16,10 @@
 #define CONN_QUEUE_MIN 8
 /* Unsent bytes the kernel may hold for a socket (TCP_NOTSENT_LOWAT). */
 #define CONN_NOTSENT_LOWAT (128 * 1024)
+/* A write at least this large to an idle connection is timed. */
+#define CONN_BURST_MIN 4096
+/* A burst not delivered within this is abandoned. */
+#define CONN_BURST_TIMEOUT_US 2000000u
 /* Grace period for close-after-flush: a peer that does not read is cut. */
 #define CONN_FLUSH_GRACE 2.0
 
@@ -58,6 +62,8 @@ struct rtmpd_conn *rtmpd_conn_new(struct rtmpd_server *srv, int fd, const struct
     rtmpd_list_init(&c->link);
     rtmpd_list_init(&c->flush_link);
     rtmpd_list_init(&c->close_link);
+    rtmpd_list_init(&c->probe_link);
+    rtmpd_list_init(&c->burst_link);
 
     /* No Nagle: the server batches writes itself. And keep the backlog of a
      * slow peer in our queue, not in a socket buffer the kernel grows to
@@ -162,6 +168,26 @@ int rtmpd_conn_send(struct rtmpd_conn *c, const void *data, size_t len)
     return rtmpd_conn_send_owned(c, p, len);
 }
 
+uint32_t rtmpd_conn_drop_queued(struct rtmpd_conn *c,
+                                int (*drop)(const struct rtmpd_out *o, void *arg), void *arg)
+{
+    uint32_t kept = 0, dropped = 0;
+    for (uint32_t i = 0; i < c->qlen; i++) {
+        struct rtmpd_out *o = &c->q[(c->qhead + i) % c->qcap];
+        if (o->done == 0 && drop(o, arg)) {
+            c->q_bytes -= o->size;
+            rtmpd_out_release(o);
+            dropped++;
+            continue;
+        }
+        if (kept != i)
+            c->q[(c->qhead + kept) % c->qcap] = *o;
+        kept++;
+    }
+    c->qlen = kept;
+    return dropped;
+}
+
 uint64_t rtmpd_conn_queue_delay_us(const struct rtmpd_conn *c, uint64_t now_us)
 {
     if (!c->qlen)
@@ -229,6 +255,71 @@ static void queue_consume(struct rtmpd_conn *c, size_t n)
     }
 }
 
+static int conn_tcp_info(struct rtmpd_conn *c, struct tcp_info *ti)
+{
+    socklen_t len = sizeof *ti;
+    memset(ti, 0, sizeof *ti);
+    return getsockopt(c->fd, IPPROTO_TCP, TCP_INFO, ti, &len);
+}
+
+/* A large write just went out: time its delivery (a lower bound of the
+ * path's capacity). */
+static void conn_burst_start(struct rtmpd_conn *c)
+{
+    struct tcp_info ti;
+    if (conn_tcp_info(c, &ti) < 0)
+        return;
+    rtmpd_bw_burst_start(&c->bw, (uint64_t)(ev_time() * 1e6), ti.tcpi_bytes_acked, c->bytes_out);
+    if (c->bw.burst_active)
+        rtmpd_server_want_burst_check(c->srv, c);
+}
+
+void rtmpd_conn_probe_enable(struct rtmpd_conn *c, int bursts)
+{
+    if (!c->probe) {
+        c->probe = 1;
+        rtmpd_bw_init(&c->bw);
+        rtmpd_list_insert_tail(&c->srv->probed, &c->probe_link);
+    }
+    c->probe_bursts = (uint8_t)(c->probe_bursts || bursts);
+}
+
+void rtmpd_conn_probe_sample(struct rtmpd_conn *c)
+{
+    struct tcp_info ti;
+    if (c->closing || conn_tcp_info(c, &ti) < 0)
+        return;
+    struct rtmpd_bw_sample s = {
+        .now_us = (uint64_t)(ev_time() * 1e6),
+        .bytes_acked = ti.tcpi_bytes_acked,
+        .unsent_bytes = c->q_bytes + ti.tcpi_notsent_bytes,
+        .rtt_us = ti.tcpi_rtt,
+        .min_rtt_us = ti.tcpi_min_rtt,
+        .congested = c->congestion != c->congestion_seen,
+    };
+    c->congestion_seen = c->congestion;
+    c->rtt_us = ti.tcpi_rtt;
+    rtmpd_bw_sample(&c->bw, &s);
+    if (c->ops->on_sample)
+        c->ops->on_sample(c->ud);
+}
+
+int rtmpd_conn_probe_burst(struct rtmpd_conn *c)
+{
+    struct tcp_info ti;
+    if (c->closing || conn_tcp_info(c, &ti) < 0) {
+        c->bw.burst_active = 0;
+        return 1;
+    }
+    return rtmpd_bw_burst_check(&c->bw, (uint64_t)(ev_time() * 1e6), ti.tcpi_bytes_acked,
+                                CONN_BURST_TIMEOUT_US, RTMPD_CONN_BURST_TICK_US);
+}
+
+uint64_t rtmpd_conn_bandwidth(const struct rtmpd_conn *c)
+{
+    return c->probe ? rtmpd_bw_estimate(&c->bw, (uint64_t)(ev_now(c->srv->loop) * 1e6)) : 0;
+}
+
 void rtmpd_conn_flush(struct rtmpd_conn *c)
 {
     struct iovec iov[CONN_IOV_MAX];
@@ -265,6 +356,9 @@ void rtmpd_conn_flush(struct rtmpd_conn *c)
         }
         c->bytes_out += (uint64_t)w;
         c->srv->stats.bytes_out += (uint64_t)w;
+        if (c->probe_bursts && (size_t)w >= CONN_BURST_MIN && !c->bw.burst_active &&
+            c->q[c->qhead].done == 0 && rtmpd_list_empty(&c->burst_link))
+            conn_burst_start(c);
         queue_consume(c, (size_t)w);
         if ((size_t)w < want) {
             /* The socket is full: wait until it is writable again. */
@@ -367,6 +461,8 @@ void rtmpd_conn_free(struct rtmpd_conn *c)
     rtmpd_list_remove(&c->link);
     rtmpd_list_remove(&c->flush_link);
     rtmpd_list_remove(&c->close_link);
+    rtmpd_list_remove(&c->probe_link);
+    rtmpd_list_remove(&c->burst_link);
     c->srv->nconns--;
     close(c->fd);
     free(c);

@@ -427,6 +427,9 @@ static void serve_flv(struct http_conn *h, const char *path, size_t len)
     const struct rtmpd_app_conf *conf = rtmpd_config_app(h->cfg, app, app_len);
     struct rtmpd_stream *st =
         conf ? rtmpd_registry_find(h->srv->registry, app, app_len, name, name_len) : NULL;
+    memset(&h->sub, 0, sizeof h->sub);
+    if (conf && rtmpd_sub_group(&h->sub, conf, name, name_len))
+        st = rtmpd_stream_for_player(h->srv->registry, conf, name, name_len, &h->sub);
     if (!st || !st->publisher) {
         respond_error(h, 404, "No such stream", 0, NULL);
         return;
@@ -457,12 +460,12 @@ static void serve_flv(struct http_conn *h, const char *path, size_t len)
     h->st = st;
     rtmpd_conn_set_timer(h->conn, 0); /* players send nothing: no request timeout */
     h->conn->merge_ms = conf->queue.merge_ms;
-    memset(&h->sub, 0, sizeof h->sub);
     h->sub.conn = h->conn;
     h->sub.ops = &flv_sub_ops;
     h->sub.ud = h;
     h->sub.kind = RTMPD_SUB_FLV;
     rtmpd_stream_attach(st, &h->sub);
+    rtmpd_conn_probe_enable(h->conn, h->sub.group[0] != '\0');
     log_info(h->conn->id, "%s: playing over HTTP-FLV (%s)", st->key, h->conn->peer);
 }
 
@@ -699,12 +702,20 @@ static void http_info(void *ud, struct rtmpd_conn_info *out)
     out->sub = h->streaming ? &h->sub : NULL;
 }
 
+static void http_on_sample(void *ud)
+{
+    struct http_conn *h = ud;
+    if (h->streaming)
+        rtmpd_sub_adapt(&h->sub, rtmpd_server_now_us(h->srv));
+}
+
 static const struct rtmpd_conn_ops http_ops = {
     .on_data = http_on_data,
     .on_timeout = http_on_timeout,
     .on_close = http_on_close,
     .on_shutdown = http_on_shutdown,
     .info = http_info,
+    .on_sample = http_on_sample,
 };
 
 struct rtmpd_conn *rtmpd_http_accept(struct rtmpd_server *srv, int fd,

@@ -13,12 +13,15 @@
 
 #include "rtmpd/conn.h"
 #include "rtmpd/http.h"
+#include "rtmpd/ladder.h"
 #include "rtmpd/log.h"
 #include "rtmpd/session.h"
 #include "rtmpd/stream.h"
 
 /* How long a graceful stop waits for queued bytes to drain. */
 #define STOP_GRACE 2.0
+/* Bandwidth sampling period. */
+#define PROBE_PERIOD 0.5
 
 uint64_t rtmpd_server_now_us(const struct rtmpd_server *srv)
 {
@@ -230,6 +233,40 @@ static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
     rtmpd_registry_tick(srv->registry, rtmpd_server_now_us(srv));
 }
 
+static void probe_tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct rtmpd_server *srv = w->data;
+    struct rtmpd_list *pos, *tmp;
+    rtmpd_list_foreach_safe(pos, tmp, &srv->probed) {
+        rtmpd_conn_probe_sample(rtmpd_container_of(pos, struct rtmpd_conn, probe_link));
+    }
+}
+
+void rtmpd_server_want_burst_check(struct rtmpd_server *srv, struct rtmpd_conn *c)
+{
+    if (!rtmpd_list_empty(&c->burst_link))
+        return;
+    rtmpd_list_insert_tail(&srv->bursts, &c->burst_link);
+    if (!ev_is_active(&srv->burst_tick))
+        ev_timer_again(srv->loop, &srv->burst_tick);
+}
+
+static void burst_tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)revents;
+    struct rtmpd_server *srv = w->data;
+    struct rtmpd_list *pos, *tmp;
+    rtmpd_list_foreach_safe(pos, tmp, &srv->bursts) {
+        struct rtmpd_conn *c = rtmpd_container_of(pos, struct rtmpd_conn, burst_link);
+        if (rtmpd_conn_probe_burst(c))
+            rtmpd_list_remove(&c->burst_link);
+    }
+    if (rtmpd_list_empty(&srv->bursts))
+        ev_timer_stop(loop, w);
+}
+
 static void stop_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
     (void)w;
@@ -285,6 +322,9 @@ int rtmpd_server_init(struct rtmpd_server *srv, struct ev_loop *loop,
     rtmpd_list_init(&srv->flush_now);
     rtmpd_list_init(&srv->flush_merged);
     rtmpd_list_init(&srv->closing);
+    rtmpd_list_init(&srv->probed);
+    rtmpd_list_init(&srv->bursts);
+    rtmpd_list_init(&srv->ladders);
     srv->started_us = rtmpd_server_now_us(srv);
 
     srv->registry = rtmpd_registry_new(srv);
@@ -320,6 +360,13 @@ int rtmpd_server_init(struct rtmpd_server *srv, struct ev_loop *loop,
     ev_timer_init(&srv->tick, tick_cb, 1., 1.);
     srv->tick.data = srv;
     ev_timer_start(loop, &srv->tick);
+
+    ev_timer_init(&srv->probe_tick, probe_tick_cb, PROBE_PERIOD, PROBE_PERIOD);
+    srv->probe_tick.data = srv;
+    ev_timer_start(loop, &srv->probe_tick);
+    ev_init(&srv->burst_tick, burst_tick_cb);
+    srv->burst_tick.repeat = RTMPD_CONN_BURST_TICK_US / 1e6;
+    srv->burst_tick.data = srv;
 
     ev_timer_init(&srv->stop_timer, stop_timer_cb, STOP_GRACE, 0.);
     srv->stop_timer.data = srv;
@@ -357,8 +404,11 @@ void rtmpd_server_release(struct rtmpd_server *srv)
     ev_timer_stop(srv->loop, &srv->merge_timer);
     ev_timer_stop(srv->loop, &srv->stop_timer);
     ev_timer_stop(srv->loop, &srv->tick);
+    ev_timer_stop(srv->loop, &srv->probe_tick);
+    ev_timer_stop(srv->loop, &srv->burst_tick);
     ev_signal_stop(srv->loop, &srv->sigint);
     ev_signal_stop(srv->loop, &srv->sigterm);
+    rtmpd_ladder_shutdown(srv);
     rtmpd_registry_free(srv->registry);
     srv->registry = NULL;
 }

@@ -9,8 +9,10 @@ find_library(HTTP_PARSER_LIBRARY http_parser REQUIRED)
 add_library(rtmpd_core STATIC
   src/log.c
   src/config.c
+  src/bwprobe.c
   src/frame.c
   src/gop_cache.c
+  src/ladder.c
   src/stream.c
   src/conn.c
   src/session.c

@@ -24,6 +24,8 @@
 #define MAX_PROTOCOL_ERRORS 16
 #define QUERY_MAX 512
 #define NAME_MAX_STORE 1024
+/* Bandwidth samples (half a second apart) before onBWDone is sent. */
+#define BWDONE_SAMPLES 6
 
 /* User control event types. */
 enum {
@@ -89,6 +91,7 @@ struct rtmpd_session {
     uint32_t peer_acked;          /* last sequence number the peer acknowledged */
     uint32_t buffer_ms;           /* last SetBufferLength */
     uint64_t bad_media;
+    uint8_t bwdone_sent;
 
     char last_stream[NAME_MAX_STORE]; /* for the access log */
     struct netstream *ns;
@@ -224,9 +227,9 @@ static void ns_stop(struct netstream *ns)
         log_info(s->conn->id, "%s: unpublished", ns->st->key);
         rtmpd_stream_unpublish(ns->st);
     } else if (ns->role == NS_PLAY && ns->st) {
-        log_info(s->conn->id, "%s: stopped playing (%llu frames sent, %llu dropped)",
-                 ns->st->key, (unsigned long long)ns->sub.frames_sent,
-                 (unsigned long long)ns->sub.frames_dropped);
+        log_info(s->conn->id, "%s: stopped playing (%llu frames sent, %llu dropped, %u switches)",
+                 ns->sub.st ? ns->sub.st->key : ns->st->key, (unsigned long long)ns->sub.frames_sent,
+                 (unsigned long long)ns->sub.frames_dropped, ns->sub.switches);
         rtmpd_stream_detach(&ns->sub);
     }
     ns->st = NULL;
@@ -638,7 +641,9 @@ static void cmd_play(struct rtmpd_session *s, const struct cmd *c)
     if (ns->role == NS_PLAY)
         ns_stop(ns);
 
-    struct rtmpd_stream *st = rtmpd_stream_get(s->srv->registry, s->app, full, (size_t)len, 1);
+    memset(&ns->sub, 0, sizeof ns->sub);
+    struct rtmpd_stream *st = rtmpd_stream_for_player(s->srv->registry, s->app, full, (size_t)len,
+                                                      &ns->sub);
     if (!st) {
         rtmpd_conn_close(s->conn, "out of memory");
         return;
@@ -655,7 +660,6 @@ static void cmd_play(struct rtmpd_session *s, const struct cmd *c)
     ns->role = NS_PLAY;
     ns->st = st;
     s->roles |= 2;
-    memset(&ns->sub, 0, sizeof ns->sub);
     ns->sub.conn = s->conn;
     ns->sub.ops = &ns_sub_ops;
     ns->sub.ud = ns;
@@ -663,7 +667,13 @@ static void cmd_play(struct rtmpd_session *s, const struct cmd *c)
     ns->sub.stream_id = ns->id;
     ns->sub.chunk_size = s->out_chunk_size;
     rtmpd_stream_attach(st, &ns->sub);
-    log_info(s->conn->id, "%s: playing%s", st->key, st->publisher ? "" : " (waiting for a publisher)");
+    rtmpd_conn_probe_enable(s->conn, ns->sub.group[0] != '\0');
+    if (ns->sub.group[0])
+        log_info(s->conn->id, "%s/%s: playing adaptively, starting on %s%s", s->app_name,
+                 ns->sub.group, st->key, st->publisher ? "" : " (waiting for a publisher)");
+    else
+        log_info(s->conn->id, "%s: playing%s", st->key,
+                 st->publisher ? "" : " (waiting for a publisher)");
 }
 
 static void cmd_pause(struct rtmpd_session *s, const struct cmd *c)
@@ -712,6 +722,13 @@ static void cmd_get_stream_length(struct rtmpd_session *s, const struct cmd *c)
     send_result_simple(s, c->txn, 1, 0); /* live: no length */
 }
 
+/* _checkbw (FMS bandwidth check, sent by clients after onBWDone): answer
+ * with the current estimate in kb/s. */
+static void cmd_checkbw(struct rtmpd_session *s, const struct cmd *c)
+{
+    send_result_simple(s, c->txn, 1, (double)(rtmpd_conn_bandwidth(s->conn) / 1000));
+}
+
 /* Replies from the client to calls we made (none need handling). */
 static void cmd_ignore(struct rtmpd_session *s, const struct cmd *c)
 {
@@ -742,7 +759,7 @@ static const struct cmd_entry commands[] = {
     { "_result", cmd_ignore, 0 },
     { "_error", cmd_ignore, 0 },
     { "onBWDone", cmd_ignore, 0 },
-    { "_checkbw", cmd_ignore, 1 },
+    { "_checkbw", cmd_checkbw, 1 },
 };
 
 /* Counts a malformed message; too many close the connection. */
@@ -1133,9 +1150,34 @@ static void session_info(void *ud, struct rtmpd_conn_info *out)
         }
         if (ns->role == NS_PLAY && ns->st && !out->sub) {
             out->role = "player";
-            out->st = ns->st;
+            out->st = ns->sub.st ? ns->sub.st : ns->st;
             out->sub = &ns->sub;
         }
+    }
+}
+
+/*
+ * After each bandwidth sample: let adaptive players adapt, and once the
+ * estimate has settled tell the client what it gets (onBWDone, kb/s), as
+ * FMS's bandwidth check does.
+ */
+static void session_on_sample(void *ud)
+{
+    struct rtmpd_session *s = ud;
+    uint64_t now = rtmpd_server_now_us(s->srv);
+    for (uint32_t i = 0; i < s->nns; i++)
+        if (s->ns[i].role == NS_PLAY)
+            rtmpd_sub_adapt(&s->ns[i].sub, now);
+    if (!s->bwdone_sent && s->conn->bw.samples >= BWDONE_SAMPLES &&
+        rtmpd_bw_confidence(&s->conn->bw, now) != RTMPD_BW_NONE) {
+        s->bwdone_sent = 1;
+        uint64_t kbps = rtmpd_conn_bandwidth(s->conn) / 1000;
+        amf_begin(s, "onBWDone", 0);
+        rtmpd_amf0_put_null(&s->abuf);
+        rtmpd_amf0_put_number(&s->abuf, (double)kbps);
+        send_amf(s, RTMPD_CSID_COMMAND, RTMPD_MSG_COMMAND_AMF0, 0);
+        log_info(s->conn->id, "bandwidth estimate settled: %llu kb/s (rtt %u ms)",
+                 (unsigned long long)kbps, s->conn->rtt_us / 1000);
     }
 }
 
@@ -1145,6 +1187,7 @@ static const struct rtmpd_conn_ops session_ops = {
     .on_close = session_on_close,
     .on_shutdown = session_on_shutdown,
     .info = session_info,
+    .on_sample = session_on_sample,
 };
 
 struct rtmpd_conn *rtmpd_session_accept(struct rtmpd_server *srv, int fd,

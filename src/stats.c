@@ -189,6 +189,8 @@ json_t *rtmpd_stats_stream(struct rtmpd_server *srv, const struct rtmpd_stream *
                           "frames", (json_int_t)st->gop.n,
                           "uptime_s", seconds_since(srv, x->created_us),
                           "publish_uptime_s", seconds_since(srv, x->publish_us));
+    if (o && st->publisher)
+        json_object_set_new(o, "publisher_drift_ms", json_integer((json_int_t)x->drift_ms));
     return o;
 }
 
@@ -227,10 +229,18 @@ json_t *rtmpd_stats_client(struct rtmpd_server *srv, struct rtmpd_conn *c)
         json_object_set_new(o, "frames_sent", json_integer((json_int_t)info.sub->frames_sent));
         json_object_set_new(o, "frames_dropped", json_integer((json_int_t)info.sub->frames_dropped));
         json_object_set_new(o, "drop_episodes", json_integer((json_int_t)info.sub->drop_episodes));
-        /* Filled by the bandwidth probe when it runs for this player. */
-        json_object_set_new(o, "bandwidth_estimate_bps", json_null());
+        uint64_t est = rtmpd_conn_bandwidth(c);
+        static const char *const conf_names[] = { "none", "lower_bound", "measured" };
+        json_object_set_new(o, "bandwidth_estimate_bps", est ? json_integer((json_int_t)est)
+                                                             : json_null());
+        json_object_set_new(o, "bandwidth_confidence",
+                            json_string(conf_names[rtmpd_bw_confidence(&c->bw, now)]));
+        json_object_set_new(o, "rtt_ms", json_real(c->rtt_us / 1000.0));
+        json_object_set_new(o, "group", info.sub->group[0] ? json_string(info.sub->group)
+                                                           : json_null());
         json_object_set_new(o, "rendition", info.st ? json_string(rtmpd_stream_name(info.st))
                                                     : json_null());
+        json_object_set_new(o, "switches", json_integer(info.sub->switches));
     }
     return o;
 }
@@ -316,6 +326,23 @@ static int cmp_double(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* A gauge family with one sample per quantile of v[0..n). */
+static void quantiles(struct rtmpd_buf *b, const char *name, const char *help, double *v, size_t n,
+                      const char *fmt)
+{
+    static const double q[] = { 0.5, 0.9, 0.99, 1 };
+    family(b, name, "gauge", help);
+    if (!v || !n)
+        return;
+    qsort(v, n, sizeof *v, cmp_double);
+    for (size_t i = 0; i < sizeof q / sizeof q[0]; i++) {
+        size_t k = (size_t)ceil(q[i] * (double)n) - 1;
+        char num[64];
+        snprintf(num, sizeof num, fmt, v[k < n ? k : n - 1]);
+        put(b, "%s{quantile=\"%g\"} %s\n", name, q[i], num);
+    }
+}
+
 void rtmpd_stats_metrics(struct rtmpd_server *srv, struct rtmpd_buf *b)
 {
     struct counts n = count_conns(srv);
@@ -397,29 +424,29 @@ void rtmpd_stats_metrics(struct rtmpd_server *srv, struct rtmpd_buf *b)
     }
     free(l.v);
 
-    /* Players' queue delay as quantiles over all players: one series per
-     * quantile, whatever the number of players. */
-    double *d = malloc((n.players ? n.players : 1) * sizeof *d);
-    size_t nd = 0;
+    /* Per-player distributions as quantiles over all players: one series
+     * per quantile, whatever the number of players. */
+    size_t cap = n.players ? n.players : 1;
+    double *d = malloc(cap * sizeof *d), *e = malloc(cap * sizeof *e);
+    size_t nd = 0, ne = 0;
     struct rtmpd_list *pos;
-    for (pos = srv->conns.next; d && pos != &srv->conns && nd < n.players; pos = pos->next) {
+    for (pos = srv->conns.next; d && e && pos != &srv->conns && nd < cap; pos = pos->next) {
         struct rtmpd_conn *c = rtmpd_container_of(pos, struct rtmpd_conn, link);
         struct rtmpd_conn_info info = { "?", "?", NULL, NULL };
         if (c->ops->info)
             c->ops->info(c->ud, &info);
-        if (info.sub)
-            d[nd++] = rtmpd_conn_queue_delay_us(c, now) / 1e6;
+        if (!info.sub)
+            continue;
+        d[nd++] = rtmpd_conn_queue_delay_us(c, now) / 1e6;
+        uint64_t est = rtmpd_conn_bandwidth(c);
+        if (est)
+            e[ne++] = (double)est;
     }
-    family(b, "rtmpd_player_queue_delay_seconds", "gauge",
-           "Quantiles over all players of how long their oldest unsent message has waited.");
-    if (d && nd) {
-        qsort(d, nd, sizeof *d, cmp_double);
-        static const double q[] = { 0.5, 0.9, 0.99, 1 };
-        for (size_t i = 0; i < sizeof q / sizeof q[0]; i++) {
-            size_t k = (size_t)ceil(q[i] * (double)nd) - 1;
-            put(b, "rtmpd_player_queue_delay_seconds{quantile=\"%g\"} %.6f\n", q[i],
-                d[k < nd ? k : nd - 1]);
-        }
-    }
+    quantiles(b, "rtmpd_player_queue_delay_seconds",
+              "Quantiles over all players of how long their oldest unsent message has waited.",
+              d, nd, "%.6f");
+    quantiles(b, "rtmpd_player_bandwidth_estimate_bits_per_second",
+              "Quantiles over all players of their bandwidth estimate.", e, ne, "%.0f");
     free(d);
+    free(e);
 }

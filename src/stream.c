@@ -1,10 +1,12 @@
 #include "rtmpd/stream.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "rtmpd/chunk.h"
 #include "rtmpd/conn.h"
+#include "rtmpd/ladder.h"
 #include "rtmpd/log.h"
 #include "rtmpd/server.h"
 
@@ -158,6 +160,7 @@ struct rtmpd_stream *rtmpd_stream_get(struct rtmpd_registry *reg, const struct r
     st->reg = reg;
     st->app = app;
     rtmpd_list_init(&st->subs);
+    rtmpd_list_init(&st->switchers);
     memcpy(st->key, app->name, app_len);
     st->key[app_len] = '/';
     memcpy(st->key + app_len + 1, name, name_len);
@@ -187,7 +190,7 @@ struct rtmpd_stream *rtmpd_registry_find(struct rtmpd_registry *reg, const char 
 /* Frees the stream when neither a publisher nor a subscriber is left. */
 static void stream_maybe_free(struct rtmpd_stream *st)
 {
-    if (st->publisher || st->nsubs)
+    if (st->publisher || st->nsubs || !rtmpd_list_empty(&st->switchers))
         return;
     struct rtmpd_registry *reg = st->reg;
     size_t app_len = strlen(st->app->name);
@@ -205,6 +208,9 @@ static uint64_t stream_now(const struct rtmpd_stream *st)
 {
     return rtmpd_server_now_us(st->reg->srv);
 }
+
+static void switch_cancel(struct rtmpd_sub *sub);
+static void switch_complete(struct rtmpd_sub *sub, struct rtmpd_stream *to, struct rtmpd_frame *f);
 
 /*
  * Maps a stream timestamp to the subscriber's timeline, which starts at 0
@@ -248,15 +254,30 @@ static void sub_send(struct rtmpd_sub *sub, struct rtmpd_frame *f, uint32_t ts)
     }
 }
 
-static void sub_drop(struct rtmpd_sub *sub, uint64_t delay_us)
+/* Queued video a lagging player will not get: everything but sequence
+ * headers (its video restarts at the next keyframe). */
+static int queued_droppable(const struct rtmpd_out *o, void *arg)
 {
+    (void)arg;
+    return o->frame && o->frame->type == RTMPD_MSG_VIDEO &&
+           !(o->frame->flags & (RTMPD_FRAME_SEQ | RTMPD_FRAME_META));
+}
+
+static void sub_drop(struct rtmpd_sub *sub, uint64_t delay_us, int severe)
+{
+    sub->conn->congestion++;
     sub->frames_dropped++;
     sub->st->reg->srv->stats.frames_dropped++;
-    if (!sub->dropping) {
+    if (!sub->dropping && severe) {
         sub->dropping = 1;
         sub->drop_episodes++;
-        log_info(sub->conn->id, "%s: player behind by %llu ms: dropping video until it catches up",
-                 sub->st->key, (unsigned long long)(delay_us / 1000));
+        /* What is already queued is as late: drop its video too, so the
+         * backlog drains at once instead of ageing towards the hard limit. */
+        uint32_t n = rtmpd_conn_drop_queued(sub->conn, queued_droppable, NULL);
+        sub->frames_dropped += n;
+        sub->st->reg->srv->stats.frames_dropped += n;
+        log_info(sub->conn->id, "%s: player behind by %llu ms: dropping video until it catches up "
+                 "(%u queued frames dropped)", sub->st->key, (unsigned long long)(delay_us / 1000), n);
     }
 }
 
@@ -292,7 +313,7 @@ static void sub_deliver(struct rtmpd_sub *sub, struct rtmpd_frame *f, uint64_t n
         if (delay > drop_us || (delay > drop_us / 2 && (f->flags & RTMPD_FRAME_DISPOSABLE))) {
             if (delay > drop_us)
                 sub->need_key = 1;
-            sub_drop(sub, delay);
+            sub_drop(sub, delay, delay > drop_us);
             return;
         }
         if (sub->need_key) {
@@ -320,6 +341,8 @@ int rtmpd_stream_publish(struct rtmpd_stream *st, void *owner, uint64_t conn_id)
     st->publisher_id = conn_id;
     st->epoch++;
     st->stats.publish_us = stream_now(st);
+    st->stats.drift_wall0_us = 0;
+    st->stats.drift_ms = 0;
     st->stats.video_codec = st->stats.audio_codec = 0;
     st->stats.width = st->stats.height = 0;
     struct rtmpd_list *pos, *tmp;
@@ -329,6 +352,9 @@ int rtmpd_stream_publish(struct rtmpd_stream *st, void *owner, uint64_t conn_id)
         if (sub->ops && sub->ops->notify)
             sub->ops->notify(sub, RTMPD_SUB_PUBLISH_START);
     }
+    const char *name = rtmpd_stream_name(st);
+    if (st->app->nladder && !rtmpd_ladder_output(st->app, name, strlen(name)))
+        st->ladder = rtmpd_ladder_start(st->reg->srv, st->app, name, strlen(name));
     return 0;
 }
 
@@ -339,6 +365,8 @@ void rtmpd_stream_unpublish(struct rtmpd_stream *st)
     st->publisher = NULL;
     st->publisher_id = 0;
     st->stats.publish_us = 0;
+    rtmpd_ladder_stop(st->ladder);
+    st->ladder = NULL;
     rtmpd_frame_unref(st->meta);
     rtmpd_frame_unref(st->aseq);
     rtmpd_frame_unref(st->vseq);
@@ -354,6 +382,39 @@ void rtmpd_stream_unpublish(struct rtmpd_stream *st)
     stream_maybe_free(st);
 }
 
+/*
+ * A live publisher's media clock advances with the wall clock; when its
+ * network cannot carry its bit rate, media arrives later and later. The
+ * baseline restarts when timestamps jump (a new encoder session, a loop).
+ */
+static void stream_track_drift(struct rtmpd_stream *st, const struct rtmpd_frame *f)
+{
+    struct rtmpd_stream_stats *x = &st->stats;
+    uint64_t now = f->recv_us;
+    if (f->flags & (RTMPD_FRAME_SEQ | RTMPD_FRAME_META))
+        return;
+    int64_t media = (int64_t)(int32_t)(f->timestamp - x->drift_ts0);
+    if (!x->drift_wall0_us || media < -1000 || media > (int64_t)(now - x->drift_wall0_us) / 1000 + 60000) {
+        x->drift_wall0_us = now;
+        x->drift_ts0 = f->timestamp;
+        x->drift_ms = 0;
+        return;
+    }
+    int64_t drift = (int64_t)(now - x->drift_wall0_us) / 1000 - media;
+    /* Never ahead: an encoder may send its first frames in a burst. */
+    if (drift < 0) {
+        x->drift_wall0_us = now - (uint64_t)media * 1000;
+        drift = 0;
+    }
+    x->drift_ms = drift;
+    if (drift > 2000 && now - x->drift_warned_us > 10000000) {
+        x->drift_warned_us = now;
+        log_warn(st->publisher_id, "%s: publisher is %lld ms behind real time (ingest %llu kb/s): "
+                 "its network may not carry its bit rate", st->key, (long long)drift,
+                 (unsigned long long)(x->bitrate_in / 1000));
+    }
+}
+
 static void replace_frame(struct rtmpd_frame **slot, struct rtmpd_frame *f)
 {
     rtmpd_frame_unref(*slot);
@@ -364,6 +425,7 @@ void rtmpd_stream_push(struct rtmpd_stream *st, struct rtmpd_frame *f)
 {
     st->stats.bytes_in += f->len;
     st->stats.frames_in++;
+    stream_track_drift(st, f);
     st->stats.video_frames_in += f->type == RTMPD_MSG_VIDEO && !(f->flags & RTMPD_FRAME_SEQ);
     st->last_ts = f->timestamp;
     if (f->flags & RTMPD_FRAME_META)
@@ -374,6 +436,13 @@ void rtmpd_stream_push(struct rtmpd_stream *st, struct rtmpd_frame *f)
 
     uint64_t now = stream_now(st);
     struct rtmpd_list *pos;
+    if (!rtmpd_list_empty(&st->switchers) && f->type == RTMPD_MSG_VIDEO &&
+        (f->flags & RTMPD_FRAME_KEY)) {
+        struct rtmpd_list *tmp;
+        rtmpd_list_foreach_safe(pos, tmp, &st->switchers) {
+            switch_complete(rtmpd_container_of(pos, struct rtmpd_sub, switch_link), st, f);
+        }
+    }
     for (pos = st->subs.next; pos != &st->subs; pos = pos->next)
         sub_deliver(rtmpd_container_of(pos, struct rtmpd_sub, link), f, now);
 }
@@ -403,6 +472,7 @@ static void sub_start(struct rtmpd_sub *sub)
 
 void rtmpd_stream_attach(struct rtmpd_stream *st, struct rtmpd_sub *sub)
 {
+    rtmpd_list_init(&sub->switch_link);
     sub->st = st;
     sub->epoch = st->epoch;
     sub->ts_off = 0;
@@ -425,10 +495,236 @@ void rtmpd_sub_resync(struct rtmpd_sub *sub)
 void rtmpd_stream_detach(struct rtmpd_sub *sub)
 {
     struct rtmpd_stream *st = sub->st;
+    switch_cancel(sub);
     if (!st)
         return;
     rtmpd_list_remove(&sub->link);
     st->nsubs--;
     sub->st = NULL;
     stream_maybe_free(st);
+}
+
+/* ------------------------------------------------------------------ */
+/* Rendition groups                                                     */
+
+int rtmpd_ladder_output(const struct rtmpd_app_conf *app, const char *name, size_t len)
+{
+    for (uint32_t i = 0; i < app->nladder; i++) {
+        size_t sl = strlen(app->ladder[i].suffix);
+        if (len > sl + 1 && name[len - sl - 1] == '_' &&
+            memcmp(name + len - sl, app->ladder[i].suffix, sl) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+int rtmpd_sub_group(struct rtmpd_sub *sub, const struct rtmpd_app_conf *app, const char *name,
+                    size_t name_len)
+{
+    if (name_len >= sizeof sub->group)
+        return 0;
+    for (uint32_t i = 0; i < app->nabr; i++) {
+        if (strlen(app->abr[i].name) == name_len && memcmp(app->abr[i].name, name, name_len) == 0) {
+            sub->abr = &app->abr[i];
+            memcpy(sub->group, name, name_len);
+            sub->group[name_len] = '\0';
+            return 1;
+        }
+    }
+    if (app->nladder && !rtmpd_ladder_output(app, name, name_len)) {
+        sub->abr = NULL;
+        memcpy(sub->group, name, name_len);
+        sub->group[name_len] = '\0';
+        return 1;
+    }
+    return 0;
+}
+
+/* The group's renditions as registry streams (NULL where none exists),
+ * in configuration order: the explicit list, or the source then each
+ * ladder step. Returns how many names the group has. */
+static uint32_t group_members(struct rtmpd_registry *reg, const struct rtmpd_sub *sub,
+                              const struct rtmpd_app_conf *app, struct rtmpd_stream **out,
+                              uint32_t max)
+{
+    size_t app_len = strlen(app->name);
+    uint32_t n = 0;
+    if (sub->abr) {
+        for (uint32_t i = 0; i < sub->abr->renditions.n && n < max; i++) {
+            const char *r = sub->abr->renditions.v[i];
+            out[n++] = rtmpd_registry_find(reg, app->name, app_len, r, strlen(r));
+        }
+        return n;
+    }
+    out[n++] = rtmpd_registry_find(reg, app->name, app_len, sub->group, strlen(sub->group));
+    for (uint32_t i = 0; i < app->nladder && n < max; i++) {
+        char name[2 * RTMPD_CONFIG_NAME_MAX + 1];
+        int len = snprintf(name, sizeof name, "%s_%s", sub->group, app->ladder[i].suffix);
+        out[n++] = len > 0 ? rtmpd_registry_find(reg, app->name, app_len, name, (size_t)len) : NULL;
+    }
+    return n;
+}
+
+/* A rendition's rate for the policy: what its publisher sends. */
+static uint64_t rendition_rate(const struct rtmpd_stream *st)
+{
+    return st && st->publisher ? st->stats.bitrate_in : 0;
+}
+
+static struct rtmpd_stream *group_start(struct rtmpd_registry *reg, struct rtmpd_sub *sub,
+                                        const struct rtmpd_app_conf *app)
+{
+    struct rtmpd_stream *m[RTMPD_CONFIG_MAX_LIST + 1], *best = NULL;
+    uint32_t n = group_members(reg, sub, app, m, RTMPD_CONFIG_MAX_LIST + 1);
+    for (uint32_t i = 0; i < n; i++)
+        if (m[i] && m[i]->publisher && (!best || rendition_rate(m[i]) > rendition_rate(best)))
+            best = m[i];
+    if (best)
+        return best;
+    /* Nothing publishing yet: wait on the first (the best by configuration). */
+    const char *first = sub->abr ? sub->abr->renditions.v[0] : sub->group;
+    return rtmpd_stream_get(reg, app, first, strlen(first), 1);
+}
+
+static void switch_cancel(struct rtmpd_sub *sub)
+{
+    if (!sub->next)
+        return;
+    struct rtmpd_stream *next = sub->next;
+    rtmpd_list_remove(&sub->switch_link);
+    sub->next = NULL;
+    stream_maybe_free(next);
+}
+
+/* Starts moving `sub` to `to` at its next keyframe. */
+static void switch_begin(struct rtmpd_sub *sub, struct rtmpd_stream *to, const char *why,
+                         uint64_t est, uint64_t now)
+{
+    switch_cancel(sub);
+    sub->next = to;
+    sub->next_since_us = now;
+    rtmpd_list_insert_tail(&to->switchers, &sub->switch_link);
+    log_info(sub->conn->id, "%s: switching %s from %s (%llu kb/s) to %s (%llu kb/s) at its next "
+             "keyframe: estimate %llu kb/s", sub->group, why, rtmpd_stream_name(sub->st),
+             (unsigned long long)(rendition_rate(sub->st) / 1000), rtmpd_stream_name(to),
+             (unsigned long long)(rendition_rate(to) / 1000), (unsigned long long)(est / 1000));
+}
+
+/*
+ * The keyframe `f` of `to` has arrived: the subscriber leaves its current
+ * rendition and continues on `to` with the new rendition's metadata and
+ * sequence headers first, its clock continuing where it was.
+ */
+static void switch_complete(struct rtmpd_sub *sub, struct rtmpd_stream *to, struct rtmpd_frame *f)
+{
+    struct rtmpd_stream *from = sub->st;
+    rtmpd_list_remove(&sub->switch_link);
+    sub->next = NULL;
+    rtmpd_list_remove(&sub->link);
+    from->nsubs--;
+    sub->st = to;
+    rtmpd_list_insert_tail(&to->subs, &sub->link);
+    to->nsubs++;
+
+    /* The keyframe lands one millisecond after the last thing sent. */
+    sub->epoch = to->epoch;
+    sub->ts_off = (int64_t)sub->last_ts + (sub->have_ts ? 1 : 0) - f->timestamp;
+    uint32_t ts = sub_map_ts(sub, f->timestamp);
+    if (to->meta)
+        sub_send(sub, to->meta, ts);
+    if (to->vseq && !sub->no_video)
+        sub_send(sub, to->vseq, ts);
+    if (to->aseq && !sub->no_audio)
+        sub_send(sub, to->aseq, ts);
+    sub->need_key = 1; /* satisfied by f, delivered next */
+    sub->switches++;
+    sub->last_switch_us = stream_now(to);
+    sub->short_since_us = sub->room_since_us = 0;
+    log_info(sub->conn->id, "%s: switched from %s to %s", sub->group, rtmpd_stream_name(from),
+             rtmpd_stream_name(to));
+    stream_maybe_free(from);
+}
+
+void rtmpd_sub_adapt(struct rtmpd_sub *sub, uint64_t now)
+{
+    struct rtmpd_stream *cur = sub->st;
+    if (!sub->group[0] || !cur || !cur->publisher || sub->paused)
+        return;
+    if (sub->next) {
+        /* A target that never sends a keyframe is given up on. */
+        if (now - sub->next_since_us > 10000000u || !sub->next->publisher)
+            switch_cancel(sub);
+        return;
+    }
+    const struct rtmpd_app_conf *app = cur->app;
+    const struct rtmpd_adapt_conf *a = &app->adapt;
+    struct rtmpd_stream *m[RTMPD_CONFIG_MAX_LIST + 1];
+    uint32_t n = group_members(cur->reg, sub, app, m, RTMPD_CONFIG_MAX_LIST + 1);
+    const struct rtmpd_bw *bw = &sub->conn->bw;
+    uint64_t est = rtmpd_bw_estimate(bw, now);
+    uint64_t cur_rate = rendition_rate(cur);
+    uint64_t pct = 100 + a->headroom_pct;
+    if (!cur_rate)
+        return; /* rates are not known yet */
+    log_debug(sub->conn->id, "%s: on %s (%llu kb/s), estimate %llu kb/s%s, queue %llu ms",
+              sub->group, rtmpd_stream_name(cur), (unsigned long long)(cur_rate / 1000),
+              (unsigned long long)(est / 1000), rtmpd_bw_measured(bw, now) ? " measured" : "",
+              (unsigned long long)(rtmpd_conn_queue_delay_us(sub->conn, now) / 1000));
+
+    /* Down: the path, measured while full, does not carry this rendition;
+     * at once when the player is already dropping frames. */
+    if (rtmpd_bw_measured(bw, now) && est * 100 < cur_rate * pct) {
+        int congested = sub->dropping || rtmpd_conn_queue_delay_us(sub->conn, now) >
+                                             (uint64_t)app->queue.drop_ms * 1000;
+        if (!sub->short_since_us)
+            sub->short_since_us = now;
+        if (congested || now - sub->short_since_us >= (uint64_t)a->down_ms * 1000) {
+            struct rtmpd_stream *best = NULL, *lowest = NULL;
+            for (uint32_t i = 0; i < n; i++) {
+                uint64_t r = rendition_rate(m[i]);
+                if (!r || m[i] == cur)
+                    continue;
+                if (!lowest || r < rendition_rate(lowest))
+                    lowest = m[i];
+                if (r < cur_rate && est * 100 >= r * pct && (!best || r > rendition_rate(best)))
+                    best = m[i];
+            }
+            if (!best && lowest && rendition_rate(lowest) < cur_rate)
+                best = lowest;
+            if (best)
+                switch_begin(sub, best, "down", est, now);
+        }
+        sub->room_since_us = 0;
+        return;
+    }
+    sub->short_since_us = 0;
+
+    /* Up: several bursts in a row were delivered fast enough for the next
+     * rendition up, for a while, and the last move is long enough ago. */
+    struct rtmpd_stream *up = NULL;
+    for (uint32_t i = 0; i < n; i++) {
+        uint64_t r = rendition_rate(m[i]);
+        if (r > cur_rate && (!up || r < rendition_rate(up)))
+            up = m[i];
+    }
+    uint64_t floor = rtmpd_bw_burst_floor(bw, now, (uint64_t)a->up_ms * 1000 + 5000000);
+    if (up && !rtmpd_bw_measured(bw, now) && floor * 100 >= rendition_rate(up) * pct) {
+        if (!sub->room_since_us)
+            sub->room_since_us = now;
+        if (now - sub->room_since_us >= (uint64_t)a->up_ms * 1000 &&
+            (!sub->last_switch_us || now - sub->last_switch_us >= (uint64_t)a->hold_ms * 1000))
+            switch_begin(sub, up, "up", floor, now);
+    } else {
+        sub->room_since_us = 0;
+    }
+}
+
+struct rtmpd_stream *rtmpd_stream_for_player(struct rtmpd_registry *reg,
+                                             const struct rtmpd_app_conf *app, const char *name,
+                                             size_t name_len, struct rtmpd_sub *sub)
+{
+    if (rtmpd_sub_group(sub, app, name, name_len))
+        return group_start(reg, sub, app);
+    sub->group[0] = '\0';
+    return rtmpd_stream_get(reg, app, name, name_len, 1);
 }

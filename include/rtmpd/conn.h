@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "rtmpd/bwprobe.h"
 #include "rtmpd/frame.h"
 #include "rtmpd/list.h"
 
@@ -54,6 +55,8 @@ struct rtmpd_conn_ops {
     void (*on_shutdown)(void *ud, int publishers);
     /* Describes the connection for the stats API. */
     void (*info)(void *ud, struct rtmpd_conn_info *out);
+    /* A bandwidth sample was taken (rtmpd_conn_probe_enable): adapt. */
+    void (*on_sample)(void *ud);
 };
 
 struct rtmpd_conn {
@@ -79,6 +82,14 @@ struct rtmpd_conn {
     uint64_t last_drain_us;       /* last time the queue became empty */
 
     uint32_t merge_ms;            /* 0: flush every loop iteration */
+
+    /* Bandwidth probe (players only). */
+    struct rtmpd_bw bw;
+    uint8_t probe;                /* sampled periodically */
+    uint8_t probe_bursts;         /* also time large writes */
+    uint32_t congestion;          /* frames dropped for this peer (bumped by the policy) */
+    uint32_t congestion_seen;     /* value at the last bandwidth sample */
+    uint32_t rtt_us;
     uint8_t closing;              /* close requested; freed at a safe point */
     uint8_t flush_then_close;     /* stop reading, close once the queue is empty */
     uint8_t established;          /* handshake done: idle timeout applies */
@@ -88,6 +99,8 @@ struct rtmpd_conn {
     struct rtmpd_list link;       /* server's all-connections list */
     struct rtmpd_list flush_link; /* server's pending-flush list */
     struct rtmpd_list close_link; /* server's closing list */
+    struct rtmpd_list probe_link; /* server's probed list */
+    struct rtmpd_list burst_link; /* server's list of bursts being timed */
 };
 
 /*
@@ -123,6 +136,14 @@ int rtmpd_conn_send_owned(struct rtmpd_conn *c, uint8_t *data, size_t len);
  */
 int rtmpd_conn_send_out(struct rtmpd_conn *c, struct rtmpd_out *o);
 
+/*
+ * Removes queued entries that have not started going out and for which
+ * `drop(o, arg)` is true (e.g. a lagging player's video). Returns how many
+ * were removed.
+ */
+uint32_t rtmpd_conn_drop_queued(struct rtmpd_conn *c,
+                                int (*drop)(const struct rtmpd_out *o, void *arg), void *arg);
+
 /* Microseconds the oldest unwritten entry has waited (0 when empty). */
 uint64_t rtmpd_conn_queue_delay_us(const struct rtmpd_conn *c, uint64_t now_us);
 
@@ -139,6 +160,24 @@ void rtmpd_conn_close_after_flush(struct rtmpd_conn *c, const char *reason);
 /* Writes as much of the queue as the socket takes now (one writev per
  * call, repeated while the socket accepts everything). */
 void rtmpd_conn_flush(struct rtmpd_conn *c);
+
+/*
+ * Starts measuring the peer's bandwidth (a player): periodic TCP_INFO
+ * samples, and with `bursts` the timing of large writes too.
+ */
+void rtmpd_conn_probe_enable(struct rtmpd_conn *c, int bursts);
+
+/* Takes one periodic bandwidth sample (the server's probe tick). */
+void rtmpd_conn_probe_sample(struct rtmpd_conn *c);
+
+/* The server checks bursts being timed this often. */
+#define RTMPD_CONN_BURST_TICK_US 10000u
+
+/* Checks the burst being timed; returns 1 when it is over. */
+int rtmpd_conn_probe_burst(struct rtmpd_conn *c);
+
+/* The bandwidth estimate in bits/s (0: unknown). */
+uint64_t rtmpd_conn_bandwidth(const struct rtmpd_conn *c);
 
 /* Frees a connection; only the server calls this, at its safe point. */
 void rtmpd_conn_free(struct rtmpd_conn *c);

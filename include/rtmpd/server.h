@@ -51,10 +51,15 @@ struct rtmpd_server {
     struct rtmpd_list flush_now;    /* flushed before the loop blocks */
     struct rtmpd_list flush_merged; /* flushed by the merge timer */
     struct rtmpd_list closing;      /* freed before the loop blocks */
+    struct rtmpd_list probed;       /* connections whose bandwidth is sampled */
+    struct rtmpd_list bursts;       /* connections with a burst being timed */
+    struct rtmpd_list ladders;      /* transcode ladders running */
 
     ev_prepare prepare;
     ev_timer merge_timer;
     ev_timer tick;                  /* 1 Hz: rates for the stats */
+    ev_timer probe_tick;            /* bandwidth samples of the probed connections */
+    ev_timer burst_tick;            /* runs while bursts are being timed */
     ev_timer stop_timer;
     ev_signal sigint, sigterm;
 
@@ -87,6 +92,9 @@ uint64_t rtmpd_server_now_us(const struct rtmpd_server *srv);
 
 /* Schedules `c` for flushing at the next safe point (or merge tick). */
 void rtmpd_server_want_flush(struct rtmpd_server *srv, struct rtmpd_conn *c);
+
+/* Times `c`'s burst until it is delivered (bandwidth probe). */
+void rtmpd_server_want_burst_check(struct rtmpd_server *srv, struct rtmpd_conn *c);
 
 /* Schedules `c` to be freed at the next safe point. */
 void rtmpd_server_want_close(struct rtmpd_server *srv, struct rtmpd_conn *c);

@@ -22,6 +22,7 @@ struct rtmpd_conn;
 struct rtmpd_stream;
 struct rtmpd_registry;
 struct rtmpd_sub;
+struct rtmpd_ladder;
 
 /* Chunk stream ids the server uses for what it sends. */
 #define RTMPD_CSID_PROTOCOL 2u   /* protocol control, user control */
@@ -65,6 +66,17 @@ struct rtmpd_sub {
     uint64_t frames_sent;
     uint64_t frames_dropped;
     uint64_t drop_episodes;
+
+    /* Rendition group (adaptive players only). */
+    char group[RTMPD_CONFIG_NAME_MAX]; /* the name the player asked for; "" = none */
+    const struct rtmpd_abr_conf *abr;  /* explicit group, or NULL for a ladder */
+    struct rtmpd_stream *next;         /* switching there at its next keyframe */
+    struct rtmpd_list switch_link;     /* on next->switchers */
+    uint64_t next_since_us;
+    uint64_t short_since_us;           /* estimate below the rendition since */
+    uint64_t room_since_us;            /* room for the next one up since */
+    uint64_t last_switch_us;
+    uint32_t switches;
 };
 
 #define RTMPD_RATE_WINDOW 8   /* seconds over which rates are averaged */
@@ -87,6 +99,12 @@ struct rtmpd_stream_stats {
     uint64_t bitrate_in;     /* bits/s */
     uint64_t bitrate_out;
     double fps;
+    /* Publisher drift: wall time elapsed minus media time elapsed since the
+     * publish started (ms; grows when its network cannot keep up). */
+    int64_t drift_ms;
+    uint64_t drift_wall0_us;
+    uint32_t drift_ts0;
+    uint64_t drift_warned_us;
     uint64_t hist_in[RTMPD_RATE_WINDOW + 1], hist_out[RTMPD_RATE_WINDOW + 1];
     uint64_t hist_vf[RTMPD_RATE_WINDOW + 1], hist_us[RTMPD_RATE_WINDOW + 1];
     uint32_t hist_pos, hist_n;
@@ -100,6 +118,8 @@ struct rtmpd_stream {
     uint64_t publisher_id;   /* its connection id */
     struct rtmpd_list subs;
     uint32_t nsubs;
+    struct rtmpd_list switchers;   /* players moving here at the next keyframe */
+    struct rtmpd_ladder *ladder;   /* transcode children while published */
     struct rtmpd_frame *meta, *aseq, *vseq;
     struct rtmpd_gop gop;
     uint32_t epoch;          /* incremented at each publish */
@@ -171,5 +191,36 @@ void rtmpd_stream_detach(struct rtmpd_sub *sub);
 
 /* Restarts a subscriber's delivery at the next keyframe, as after a pause. */
 void rtmpd_sub_resync(struct rtmpd_sub *sub);
+
+/*
+ * Resolves `name` in `app` as a rendition group: an `abr` group of that
+ * name, or, in an app with a transcode ladder, a source stream (a name
+ * that is not itself NAME_SUFFIX of a ladder step). Returns 1 and fills
+ * sub->group / sub->abr, or 0 when `name` is a plain stream.
+ */
+int rtmpd_sub_group(struct rtmpd_sub *sub, const struct rtmpd_app_conf *app, const char *name,
+                    size_t name_len);
+
+/*
+ * The stream a new player of app/name attaches to: for a rendition group,
+ * the best rendition publishing (else the group's first) with sub->group
+ * set; otherwise app/name itself. Creates it when needed; NULL on
+ * allocation failure.
+ */
+struct rtmpd_stream *rtmpd_stream_for_player(struct rtmpd_registry *reg,
+                                             const struct rtmpd_app_conf *app, const char *name,
+                                             size_t name_len, struct rtmpd_sub *sub);
+
+/*
+ * The adaptation policy, run after each bandwidth sample of a player in a
+ * group: a sustained shortfall moves it down to the best rendition the
+ * estimate carries with headroom; sustained, consistent headroom moves it
+ * up one rendition, at most once per hold time. Moves happen at the next
+ * keyframe of the target.
+ */
+void rtmpd_sub_adapt(struct rtmpd_sub *sub, uint64_t now_us);
+
+/* Non-zero when `name` is NAME_SUFFIX of one of the app's ladder steps. */
+int rtmpd_ladder_output(const struct rtmpd_app_conf *app, const char *name, size_t len);
 
 #endif
