@@ -514,36 +514,36 @@ static void cmd_release_stream(struct rtmpd_session *s, const struct cmd *c)
         send_result_simple(s, c->txn, 0, 0);
 }
 
-static void cmd_fc_publish(struct rtmpd_session *s, const struct cmd *c)
+/* onFCPublish / onFCUnpublish(0, null, {code, description: name}), then
+ * _result when the call has a transaction id. Returns the stream name
+ * argument (NULL when missing) and its length in *len. */
+static const char *fc_reply(struct rtmpd_session *s, const struct cmd *c, const char *method,
+                            const char *code, size_t *len)
 {
-    size_t len;
-    const char *name = rtmpd_amf_string(cmd_arg(c, 0), &len);
+    const char *name = rtmpd_amf_string(cmd_arg(c, 0), len);
     char buf[256];
-    amf_begin(s, "onFCPublish", 0);
+    amf_begin(s, method, 0);
     rtmpd_amf0_put_null(&s->abuf);
     rtmpd_amf0_put_object_start(&s->abuf);
-    rtmpd_amf0_put_prop_cstr(&s->abuf, "code", "NetStream.Publish.Start");
-    rtmpd_amf0_put_prop_cstr(&s->abuf, "description", name ? log_str(buf, sizeof buf, name, len) : "");
+    rtmpd_amf0_put_prop_cstr(&s->abuf, "code", code);
+    rtmpd_amf0_put_prop_cstr(&s->abuf, "description", name ? log_str(buf, sizeof buf, name, *len) : "");
     rtmpd_amf0_put_object_end(&s->abuf);
     send_amf(s, RTMPD_CSID_COMMAND, RTMPD_MSG_COMMAND_AMF0, 0);
     if (c->txn != 0)
         send_result_simple(s, c->txn, 0, 0);
+    return name;
+}
+
+static void cmd_fc_publish(struct rtmpd_session *s, const struct cmd *c)
+{
+    size_t len;
+    fc_reply(s, c, "onFCPublish", "NetStream.Publish.Start", &len);
 }
 
 static void cmd_fc_unpublish(struct rtmpd_session *s, const struct cmd *c)
 {
     size_t len;
-    const char *name = rtmpd_amf_string(cmd_arg(c, 0), &len);
-    char buf[256];
-    amf_begin(s, "onFCUnpublish", 0);
-    rtmpd_amf0_put_null(&s->abuf);
-    rtmpd_amf0_put_object_start(&s->abuf);
-    rtmpd_amf0_put_prop_cstr(&s->abuf, "code", "NetStream.Unpublish.Success");
-    rtmpd_amf0_put_prop_cstr(&s->abuf, "description", name ? log_str(buf, sizeof buf, name, len) : "");
-    rtmpd_amf0_put_object_end(&s->abuf);
-    send_amf(s, RTMPD_CSID_COMMAND, RTMPD_MSG_COMMAND_AMF0, 0);
-    if (c->txn != 0)
-        send_result_simple(s, c->txn, 0, 0);
+    const char *name = fc_reply(s, c, "onFCUnpublish", "NetStream.Unpublish.Success", &len);
     /* OBS sends FCUnpublish then deleteStream; end the publish now so a
      * new publish of the same name right after is never refused. */
     if (name) {
