@@ -12,7 +12,7 @@ build_dir=${BUILD_DIR:-$here/build}
 
 packages=(
   build-essential cmake pkg-config
-  libev-dev libssl-dev zlib1g-dev libconfig-dev libhttp-parser-dev libjansson-dev
+  libev-dev libssl-dev zlib1g-dev libconfig-dev libhttp-parser-dev libjansson-dev libsystemd-dev
   libcmocka-dev
   clang libclang-rt-14-dev
   ffmpeg rtmpdump iproute2 procps python3 curl

@@ -7,6 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#ifdef RTMPD_HAVE_SYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
+
 #include "rtmpd/config.h"
 #include "rtmpd/log.h"
 #include "rtmpd/server.h"
@@ -106,7 +110,13 @@ int main(int argc, char **argv)
     if (rtmpd_server_init(&srv, loop, &cfg) < 0)
         return 1;
     log_info(0, "rtmpd %s started (config %s)", RTMPD_VERSION, config_path);
+#ifdef RTMPD_HAVE_SYSTEMD
+    sd_notify(0, "READY=1");
+#endif
     rtmpd_server_run(&srv);
+#ifdef RTMPD_HAVE_SYSTEMD
+    sd_notify(0, "STOPPING=1");
+#endif
     rtmpd_server_release(&srv);
     log_info(0, "rtmpd stopped");
     rtmpd_log_close();

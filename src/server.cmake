@@ -26,6 +26,12 @@ target_link_libraries(rtmpd_core PUBLIC rtmpd_proto PkgConfig::LIBEV PkgConfig::
 
 add_executable(rtmpd src/main.c)
 target_link_libraries(rtmpd PRIVATE rtmpd_core)
+# Readiness and stop notification for systemd (Type=notify), when available.
+pkg_check_modules(LIBSYSTEMD IMPORTED_TARGET libsystemd)
+if(LIBSYSTEMD_FOUND)
+  target_compile_definitions(rtmpd PRIVATE RTMPD_HAVE_SYSTEMD=1)
+  target_link_libraries(rtmpd PRIVATE PkgConfig::LIBSYSTEMD)
+endif()
 
 include(GNUInstallDirs)
 install(TARGETS rtmpd RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
