@@ -8,7 +8,7 @@
  * one byte at a time gives the same messages as feeding it whole.
  *
  * Choices where real peers and the spec disagree are explained in
- * docs/protocol.d/chunk.md.
+ * docs/protocol.md ("Chunk stream").
  */
 #include "rtmpd/chunk.h"
 

@@ -788,7 +788,7 @@ static int cfg_get_string(struct cfg_ctx *x, const config_setting_t *s, const ch
 static int cfg_set_addrs(struct cfg_ctx *x, const struct cfg_key *k, struct rtmpd_addr_list *l,
                          const config_setting_t *s, const char *key)
 {
-    char why[192], ekey[CFG_KEYPATH_MAX + 16];
+    char why[192], ekey[CFG_KEYPATH_MAX + 32];
     const char *what = (k->flags & CFG_CIDR)    ? "\"addr/prefix\""
                        : (k->flags & CFG_NAMES) ? "\"name\""
                                                 : "\"addr:port\"";
@@ -843,7 +843,7 @@ static int cfg_set_groups(struct cfg_ctx *x, const struct cfg_key *k, void *base
     const struct cfg_key *u = g->unique != NULL ? cfg_find(g->table, g->unique) : NULL;
     char *elems = (char *)base + k->offset;
     uint32_t *count = (uint32_t *)(void *)((char *)base + g->count_offset);
-    char ekey[CFG_KEYPATH_MAX + 16];
+    char ekey[2 * CFG_KEYPATH_MAX];
     int first_line[64];
     int n;
 

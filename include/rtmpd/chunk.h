@@ -117,7 +117,7 @@ void rtmpd_chunk_dec_release(struct rtmpd_chunk_dec *d);
  * `lim`), _FRESH_FMT (fmt 2/3 opening a chunk stream), _SIZE and _CONTROL
  * (bad Set Chunk Size / Abort). A new header on a chunk stream whose message
  * is unfinished drops that message and is not an error. What is accepted and
- * why: docs/protocol.d/chunk.md.
+ * why: docs/protocol.md ("Chunk stream").
  */
 ssize_t rtmpd_chunk_decode(struct rtmpd_chunk_dec *d, const uint8_t *in, size_t len,
                            struct rtmpd_msg *msg);

@@ -96,7 +96,8 @@ struct rtmpd_flv_media {
  * than its header needs (an empty payload included), RTMPD_E_FLV_FORMAT for
  * reserved values that make the header meaningless, RTMPD_E_INVAL for any
  * other message type. Only headers are read, never past `len`; see
- * docs/protocol.d/flv.md for what is recognised and how the flags are set.
+ * docs/protocol.md ("FLV and Enhanced RTMP tags") for what is recognised
+ * and how the flags are set.
  * For a Multitrack packet the codec, cts, track_id, header_len and
  * data_len describe the first track; flags hold for the whole message.
  */
