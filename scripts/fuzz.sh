@@ -4,7 +4,7 @@
 # corpus and regression inputs. New inputs go to build-fuzz/fuzz-scratch/,
 # crashes to build-fuzz/fuzz-artifacts/; the committed corpus is only read.
 #
-#   scripts/fuzz.sh [SECONDS] [HARNESS...]     harnesses: handshake chunk amf flv
+#   scripts/fuzz.sh [SECONDS] [HARNESS...]     harnesses: handshake chunk amf flv session http
 #
 #   FUZZ_JOBS=2          harnesses run at once (default 1; the machine is shared)
 #   FUZZ_BUILD_DIR=dir   another build tree (default build-fuzz)
@@ -20,7 +20,7 @@ build_dir=${FUZZ_BUILD_DIR:-$here/build-fuzz}
 seconds=${1:-60}
 [ $# -gt 0 ] && shift
 harnesses=("$@")
-((${#harnesses[@]})) || harnesses=(handshake chunk amf flv)
+((${#harnesses[@]})) || harnesses=(handshake chunk amf flv session http)
 jobs=${FUZZ_JOBS:-1}
 
 # Largest input per harness; keep in line with tests/fuzz/fuzz.cmake.

@@ -5,7 +5,7 @@
 # coverage in build-fuzz-cov/, replays the inputs once, prints llvm-cov's
 # report for the module each harness targets.
 #
-#   tests/fuzz/coverage.sh [HARNESS...]      harnesses: handshake chunk amf flv
+#   tests/fuzz/coverage.sh [HARNESS...]      harnesses: handshake chunk amf flv session http
 #   COV_SHOW=1   also print the source with unexecuted lines marked
 set -euo pipefail
 
@@ -13,7 +13,7 @@ here=$(cd "$(dirname "$0")/../.." && pwd)
 out=$here/build-fuzz-cov
 scratch=${FUZZ_BUILD_DIR:-$here/build-fuzz}/fuzz-scratch
 harnesses=("$@")
-((${#harnesses[@]})) || harnesses=(handshake chunk amf flv)
+((${#harnesses[@]})) || harnesses=(handshake chunk amf flv session http)
 declare -A module=([handshake]=handshake [chunk]=chunk [amf]=amf [flv]=flv)
 
 flags="-fprofile-instr-generate -fcoverage-mapping"

@@ -12,12 +12,14 @@ if(NOT CMAKE_C_COMPILER_ID MATCHES "Clang")
 endif()
 
 set(RTMPD_FUZZ_SECONDS 30 CACHE STRING "Seconds each fuzz.<harness> ctest test fuzzes")
-set(RTMPD_FUZZ_HARNESSES handshake chunk amf flv)
+set(RTMPD_FUZZ_HARNESSES handshake chunk amf flv session http)
 # Largest input each harness is given (-max_len).
 set(rtmpd_fuzz_max_len_handshake 4096)
 set(rtmpd_fuzz_max_len_chunk 16384)
 set(rtmpd_fuzz_max_len_amf 8192)
 set(rtmpd_fuzz_max_len_flv 16384)
+set(rtmpd_fuzz_max_len_session 65536)
+set(rtmpd_fuzz_max_len_http 16384)
 set(rtmpd_fuzz_san -fsanitize=address,undefined -fno-sanitize-recover=all
                    -fno-omit-frame-pointer -g)
 
@@ -28,6 +30,17 @@ target_include_directories(rtmpd_proto_fuzz PUBLIC ${CMAKE_SOURCE_DIR}/include)
 target_compile_options(rtmpd_proto_fuzz PRIVATE -fsanitize=fuzzer-no-link ${rtmpd_fuzz_san})
 target_link_libraries(rtmpd_proto_fuzz PUBLIC PkgConfig::OPENSSL)
 
+# The server layer too, for the whole-session and HTTP harnesses.
+get_target_property(rtmpd_core_sources rtmpd_core SOURCES)
+add_library(rtmpd_core_fuzz STATIC ${rtmpd_core_sources})
+target_include_directories(rtmpd_core_fuzz PRIVATE ${HTTP_PARSER_INCLUDE_DIR})
+target_compile_options(rtmpd_core_fuzz PRIVATE -fsanitize=fuzzer-no-link ${rtmpd_fuzz_san})
+target_link_libraries(rtmpd_core_fuzz PUBLIC rtmpd_proto_fuzz PkgConfig::LIBEV
+                      PkgConfig::LIBCONFIG PkgConfig::JANSSON PkgConfig::ZLIB
+                      ${HTTP_PARSER_LIBRARY} m)
+set(rtmpd_fuzz_lib_session rtmpd_core_fuzz)
+set(rtmpd_fuzz_lib_http rtmpd_core_fuzz)
+
 add_custom_target(fuzz)
 enable_testing()
 set(rtmpd_fuzz_dir ${CMAKE_SOURCE_DIR}/tests/fuzz)
@@ -35,7 +48,11 @@ foreach(h ${RTMPD_FUZZ_HARNESSES})
   add_executable(fuzz_${h} ${rtmpd_fuzz_dir}/fuzz_${h}.c)
   target_compile_options(fuzz_${h} PRIVATE -fsanitize=fuzzer ${rtmpd_fuzz_san})
   target_link_options(fuzz_${h} PRIVATE -fsanitize=fuzzer ${rtmpd_fuzz_san})
-  target_link_libraries(fuzz_${h} PRIVATE rtmpd_proto_fuzz)
+  if(DEFINED rtmpd_fuzz_lib_${h})
+    target_link_libraries(fuzz_${h} PRIVATE ${rtmpd_fuzz_lib_${h}})
+  else()
+    target_link_libraries(fuzz_${h} PRIVATE rtmpd_proto_fuzz)
+  endif()
   add_dependencies(fuzz fuzz_${h})
 
   # Committed inputs are only read; new finds and crashes go to the build tree.
