@@ -263,13 +263,13 @@ static int conn_tcp_info(struct rtmpd_conn *c, struct tcp_info *ti)
 }
 
 /* A large write just went out: time its delivery (a lower bound of the
- * path's capacity). */
-static void conn_burst_start(struct rtmpd_conn *c)
+ * path's capacity). `t0_us` and `acked0` were read right before the write:
+ * on a fast path (loopback, a veth) the peer may have acknowledged the
+ * whole write before writev returned, and a baseline read after it would
+ * hide the burst. */
+static void conn_burst_start(struct rtmpd_conn *c, uint64_t t0_us, uint64_t acked0)
 {
-    struct tcp_info ti;
-    if (conn_tcp_info(c, &ti) < 0)
-        return;
-    rtmpd_bw_burst_start(&c->bw, (uint64_t)(ev_time() * 1e6), ti.tcpi_bytes_acked, c->bytes_out);
+    rtmpd_bw_burst_start(&c->bw, t0_us, acked0, c->bytes_out);
     if (c->bw.burst_active)
         rtmpd_server_want_burst_check(c->srv, c);
 }
@@ -340,6 +340,16 @@ void rtmpd_conn_flush(struct rtmpd_conn *c)
             queue_consume(c, 0);
             break;
         }
+        /* A large write to an idle connection is a burst to time: note what
+         * the peer has acknowledged before writing. */
+        struct tcp_info ti;
+        uint64_t burst_t0 = 0;
+        int burst = c->probe_bursts && want >= CONN_BURST_MIN && !c->bw.burst_active &&
+                    c->q[c->qhead].done == 0 && rtmpd_list_empty(&c->burst_link);
+        if (burst) {
+            burst_t0 = (uint64_t)(ev_time() * 1e6);
+            burst = conn_tcp_info(c, &ti) == 0;
+        }
         ssize_t w = writev(c->fd, iov, n);
         if (w < 0) {
             if (errno == EINTR)
@@ -356,9 +366,8 @@ void rtmpd_conn_flush(struct rtmpd_conn *c)
         }
         c->bytes_out += (uint64_t)w;
         c->srv->stats.bytes_out += (uint64_t)w;
-        if (c->probe_bursts && (size_t)w >= CONN_BURST_MIN && !c->bw.burst_active &&
-            c->q[c->qhead].done == 0 && rtmpd_list_empty(&c->burst_link))
-            conn_burst_start(c);
+        if (burst && (size_t)w >= CONN_BURST_MIN)
+            conn_burst_start(c, burst_t0, ti.tcpi_bytes_acked);
         queue_consume(c, (size_t)w);
         if ((size_t)w < want) {
             /* The socket is full: wait until it is writable again. */
@@ -431,17 +440,23 @@ static void conn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
         rtmpd_conn_close(c, c->close_reason);
         return;
     }
+    uint64_t now = rtmpd_server_now_us(c->srv);
     if (!c->established) {
-        if (c->ops->on_timeout)
+        if (c->ops->on_timeout) {
             c->ops->on_timeout(c->ud);
-        else
+        } else {
+            log_warn(c->id, "handshake timeout: %s sent %llu bytes in %llu ms and did not "
+                     "complete the handshake, closing", c->peer, (unsigned long long)c->bytes_in,
+                     (unsigned long long)((now - c->started_us) / 1000));
             rtmpd_conn_close(c, "handshake timeout");
+        }
         return;
     }
-    uint64_t now = rtmpd_server_now_us(c->srv);
     uint64_t idle_us = (uint64_t)(w->repeat * 4e6);
     uint64_t quiet = now - c->last_in_us;
     if (quiet >= idle_us) {
+        log_info(c->id, "idle timeout: nothing received from %s for %llu ms, closing", c->peer,
+                 (unsigned long long)(quiet / 1000));
         rtmpd_conn_close(c, "idle timeout");
         return;
     }

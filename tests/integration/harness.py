@@ -76,6 +76,16 @@ MEDIA = {
         "-sc_threshold", "0", "-bf", "0",
         "-c:a", "aac", "-b:a", "64k", "-ar", "44100", "-ac", "2", "-f", "flv",
     ],
+    # The same 360p stream with a keyframe every 2 s: the low rendition of
+    # a group whose high rendition is h264_720p_gop2.flv (rendition tests).
+    "h264_360p_gop2.flv": [
+        "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30",
+        "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100",
+        "-t", "20", "-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency",
+        "-b:v", "600k", "-pix_fmt", "yuv420p", "-g", "60", "-keyint_min", "60",
+        "-sc_threshold", "0", "-bf", "0",
+        "-c:a", "aac", "-b:a", "64k", "-ar", "44100", "-ac", "2", "-f", "flv",
+    ],
     # HEVC elementary stream (Annex B) for the Enhanced RTMP test. Each AU
     # starts with an AUD; VPS/SPS/PPS precede every keyframe (ffmpeg sets
     # repeat-headers=1 for libx265 when the output has no global header:
