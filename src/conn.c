@@ -22,6 +22,9 @@
 #define CONN_BURST_TIMEOUT_US 2000000u
 /* Grace period for close-after-flush: a peer that does not read is cut. */
 #define CONN_FLUSH_GRACE 2.0
+/* Unwritten bytes a connection may hold beyond the largest player backlog
+ * an app allows (see conn_queue_cap). */
+#define CONN_QUEUE_SLACK (1024 * 1024)
 
 static void conn_read_cb(struct ev_loop *loop, ev_io *w, int revents);
 static void conn_write_cb(struct ev_loop *loop, ev_io *w, int revents);
@@ -126,10 +129,37 @@ static int queue_grow(struct rtmpd_conn *c)
     return 0;
 }
 
+/*
+ * The most unwritten bytes a connection may hold: the largest player
+ * backlog any app allows (queue.max_bytes; a player is cut there first,
+ * with a reason of its own) plus CONN_QUEUE_SLACK for control messages and
+ * responses. A peer past it sends requests and does not read the answers
+ * (pipelined HTTP requests, RTMP commands), which would otherwise grow the
+ * queue for as long as it keeps sending.
+ */
+static uint64_t conn_queue_cap(const struct rtmpd_server *srv)
+{
+    uint64_t max = 0;
+    for (uint32_t i = 0; i < srv->cfg->napps; i++)
+        if (srv->cfg->apps[i].queue.max_bytes > max)
+            max = srv->cfg->apps[i].queue.max_bytes;
+    return max + CONN_QUEUE_SLACK;
+}
+
 int rtmpd_conn_send_out(struct rtmpd_conn *c, struct rtmpd_out *o)
 {
     if (c->closing || c->flush_then_close) {
         rtmpd_out_release(o);
+        return -1;
+    }
+    /* One entry of any size is taken (a large API response); more only
+     * while under the cap. */
+    uint64_t after = c->q_bytes + (o->size - o->done);
+    if (c->qlen && after > CONN_QUEUE_SLACK && after > conn_queue_cap(c->srv)) {
+        log_warn(c->id, "%s does not read: %llu bytes queued for it, closing", c->peer,
+                 (unsigned long long)c->q_bytes);
+        rtmpd_out_release(o);
+        rtmpd_conn_close(c, "peer not reading");
         return -1;
     }
     if (c->qlen == c->qcap && queue_grow(c) < 0) {
@@ -142,7 +172,7 @@ int rtmpd_conn_send_out(struct rtmpd_conn *c, struct rtmpd_out *o)
     c->qlen++;
     c->q_bytes += o->size - o->done;
     if (!c->write_blocked)
-        rtmpd_server_want_flush(c->srv, c);
+        rtmpd_server_want_flush(c->srv, c, o->frame == NULL || c->urgent);
     return 0;
 }
 
@@ -228,7 +258,7 @@ void rtmpd_conn_close_after_flush(struct rtmpd_conn *c, const char *reason)
     if (!c->qlen)
         rtmpd_conn_close(c, reason);
     else
-        rtmpd_server_want_flush(c->srv, c);
+        rtmpd_server_want_flush(c->srv, c, 1);
 }
 
 /* Drops `n` written bytes from the head of the queue. */

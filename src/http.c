@@ -159,7 +159,13 @@ static void handle_request(struct http_conn *h);
 
 static int on_message_complete(http_parser *p)
 {
-    handle_request(p->data);
+    struct http_conn *h = p->data;
+    handle_request(h);
+    /* Once an HTTP-FLV response runs, the connection is that response:
+     * pipelined requests after it are not parsed (they would reuse the
+     * subscription that is attached to the stream). */
+    if (h->streaming)
+        http_parser_pause(p, 1);
     return 0;
 }
 
@@ -630,7 +636,7 @@ static void handle_request(struct http_conn *h)
 {
     int keep = http_should_keep_alive(&h->parser);
     h->started = 0;
-    if (h->conn->closing || h->conn->flush_then_close)
+    if (h->streaming || h->conn->closing || h->conn->flush_then_close)
         return;
     route(h);
     rtmpd_log_access("id=%llu peer=%s proto=http method=%s url=\"%.200s\"",

@@ -169,11 +169,18 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
     }
 }
 
-void rtmpd_server_want_flush(struct rtmpd_server *srv, struct rtmpd_conn *c)
+void rtmpd_server_want_flush(struct rtmpd_server *srv, struct rtmpd_conn *c, int urgent)
 {
-    if (!rtmpd_list_empty(&c->flush_link) || c->closing)
+    int merged = c->merge_ms && !urgent;
+    if (c->closing)
         return;
-    rtmpd_list_insert_tail(c->merge_ms ? &srv->flush_merged : &srv->flush_now, &c->flush_link);
+    if (!rtmpd_list_empty(&c->flush_link)) {
+        if (merged || !c->flush_merged)
+            return;
+        rtmpd_list_remove(&c->flush_link); /* promoted out of the merge window */
+    }
+    c->flush_merged = (uint8_t)merged;
+    rtmpd_list_insert_tail(merged ? &srv->flush_merged : &srv->flush_now, &c->flush_link);
 }
 
 void rtmpd_server_want_close(struct rtmpd_server *srv, struct rtmpd_conn *c)

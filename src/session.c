@@ -23,7 +23,22 @@
 /* Malformed commands tolerated before the connection is closed. */
 #define MAX_PROTOCOL_ERRORS 16
 #define QUERY_MAX 512
+/* A publisher's media timestamp that goes back by more than this, or
+ * forward by more than TS_JUMP_FWD_MS, is logged (players get it as is). */
+#define TS_JUMP_BACK_MS 1000
+#define TS_JUMP_FWD_MS 60000
+/* Unwritten bytes a peer may leave queued besides a player's media backlog
+ * (which queue.max_bytes bounds): replies, statuses, acknowledgements and
+ * pings. A well-behaved client reads them at once; one that sends commands
+ * and never reads would otherwise grow the queue without bound. */
+#define REPLY_BACKLOG_MAX (1024 * 1024)
 #define NAME_MAX_STORE 1024
+/* Log lines a client's own requests can make rtmpd write, per connection:
+ * a burst, then one a second. A client must not make rtmpd write its log
+ * faster than the log's reader (journald, a pipe) takes it: the write would
+ * block the loop and every other client with it. */
+#define LOG_BURST 32
+#define LOG_REFILL_US 1000000u
 /* Bandwidth samples (half a second apart) before onBWDone is sent. */
 #define BWDONE_SAMPLES 6
 
@@ -58,6 +73,8 @@ struct netstream {
     struct rtmpd_sub sub;         /* when playing */
     struct rtmpd_session *s;
     char query[QUERY_MAX];        /* after '?' in the name, kept for auth */
+    uint32_t last_ts;             /* when publishing: last media timestamp */
+    uint8_t have_ts;
 };
 
 struct rtmpd_session {
@@ -92,11 +109,51 @@ struct rtmpd_session {
     uint32_t buffer_ms;           /* last SetBufferLength */
     uint64_t bad_media;
     uint8_t bwdone_sent;
+    uint32_t log_tokens;          /* client-triggered log lines left */
+    uint64_t log_refill_us;       /* when the last token was added */
+    uint64_t log_suppressed;      /* lines not written for lack of tokens */
 
     char last_stream[NAME_MAX_STORE]; /* for the access log */
     struct netstream *ns;
     uint32_t nns;
 };
+
+/* ------------------------------------------------------------------ */
+/* Logging what clients cause                                           */
+
+/* Takes a token for one client-triggered log line at `level`. Returns 1
+ * when the line may be written. */
+static int session_log_ok(struct rtmpd_session *s, enum rtmpd_log_level level)
+{
+    if (!rtmpd_log_enabled(level))
+        return 0;
+    uint64_t now = rtmpd_server_now_us(s->srv);
+    if (s->log_tokens >= LOG_BURST) {
+        s->log_refill_us = now;
+    } else if (now - s->log_refill_us >= LOG_REFILL_US) {
+        uint64_t add = (now - s->log_refill_us) / LOG_REFILL_US;
+        s->log_tokens = add >= LOG_BURST - s->log_tokens ? LOG_BURST : s->log_tokens + (uint32_t)add;
+        s->log_refill_us += add * LOG_REFILL_US;
+    }
+    if (s->log_tokens == 0) {
+        s->log_suppressed++;
+        return 0;
+    }
+    s->log_tokens--;
+    if (s->log_suppressed) {
+        log_warn(s->conn->id, "%llu log lines about this connection suppressed (rate limit: %u, "
+                 "then 1 a second)", (unsigned long long)s->log_suppressed, LOG_BURST);
+        s->log_suppressed = 0;
+    }
+    return 1;
+}
+
+/* A log line a client can cause again and again: rate-limited. */
+#define log_client(s, level, ...)                              \
+    do {                                                       \
+        if (session_log_ok((s), (level)))                      \
+            rtmpd_log((level), (s)->conn->id, __VA_ARGS__);    \
+    } while (0)
 
 /* ------------------------------------------------------------------ */
 /* Sending                                                              */
@@ -113,6 +170,14 @@ static int send_msg(struct rtmpd_session *s, uint32_t csid, uint8_t type, uint32
     struct rtmpd_chunk_prev *prev = csid < sizeof s->prev / sizeof s->prev[0] ? &s->prev[csid] : NULL;
     if (rtmpd_chunk_encode(&s->wbuf, s->out_chunk_size, &m, prev) < 0) {
         rtmpd_conn_close(s->conn, "out of memory");
+        return -1;
+    }
+    uint64_t max = REPLY_BACKLOG_MAX + ((s->roles & 2) && s->app ? s->app->queue.max_bytes : 0);
+    if (s->conn->q_bytes + s->wbuf.len > max && !s->conn->closing) {
+        log_warn(s->conn->id, "peer from %s does not read: %llu bytes queued for it (limit %llu), "
+                 "closing", s->conn->peer, (unsigned long long)s->conn->q_bytes,
+                 (unsigned long long)max);
+        rtmpd_conn_close(s->conn, "peer not reading");
         return -1;
     }
     return rtmpd_conn_send(s->conn, s->wbuf.data, s->wbuf.len);
@@ -224,10 +289,10 @@ static void ns_stop(struct netstream *ns)
 {
     struct rtmpd_session *s = ns->s;
     if (ns->role == NS_PUBLISH && ns->st) {
-        log_info(s->conn->id, "%s: unpublished", ns->st->key);
+        log_client(s, RTMPD_LOG_INFO, "%s: unpublished", ns->st->key);
         rtmpd_stream_unpublish(ns->st);
     } else if (ns->role == NS_PLAY && ns->st) {
-        log_info(s->conn->id, "%s: stopped playing (%llu frames sent, %llu dropped, %u switches)",
+        log_client(s, RTMPD_LOG_INFO, "%s: stopped playing (%llu frames sent, %llu dropped, %u switches)",
                  ns->sub.st ? ns->sub.st->key : ns->st->key, (unsigned long long)ns->sub.frames_sent,
                  (unsigned long long)ns->sub.frames_dropped, ns->sub.switches);
         rtmpd_stream_detach(&ns->sub);
@@ -315,17 +380,24 @@ static long split_name(struct rtmpd_session *s, struct netstream *ns, const char
 /* Printable, bounded copy of a client-supplied string for log lines. */
 static const char *log_str(char *out, size_t outlen, const char *p, size_t len)
 {
-    size_t j = 0;
-    for (size_t i = 0; i < len && j + 5 < outlen; i++) {
+    size_t i = 0, j = 0;
+    if (outlen < 8) {
+        if (outlen)
+            out[0] = '\0';
+        return out;
+    }
+    /* Room is kept for one escape (4 bytes) and "..." with its NUL. */
+    for (; i < len && j + 8 <= outlen; i++) {
         unsigned char ch = (unsigned char)p[i];
         if (ch >= 0x20 && ch < 0x7f && ch != '\\')
             out[j++] = (char)ch;
         else
             j += (size_t)snprintf(out + j, outlen - j, "\\x%02x", ch);
     }
-    if (len && j + 5 >= outlen && outlen > 4)
-        memcpy(out + outlen - 4, "...", 4), j = outlen - 1;
-    out[j] = '\0';
+    if (i < len)
+        memcpy(out + j, "...", 4);
+    else
+        out[j] = '\0';
     return out;
 }
 
@@ -485,7 +557,7 @@ static void cmd_create_stream(struct rtmpd_session *s, const struct cmd *c)
         send_result_simple(s, c->txn, 1, ns->id);
         return;
     }
-    log_warn(s->conn->id, "createStream refused: %u streams already open", max);
+    log_client(s, RTMPD_LOG_WARN, "createStream refused: %u streams already open", max);
     send_error(s, c->txn, "NetConnection.Call.Failed", "Too many streams on this connection.");
 }
 
@@ -582,7 +654,7 @@ static void cmd_publish(struct rtmpd_session *s, const struct cmd *c)
     }
     long len = split_name(s, ns, full, full_len, &why);
     if (len < 0) {
-        log_warn(s->conn->id, "publish '%s' refused: %s",
+        log_client(s, RTMPD_LOG_WARN, "publish '%s' refused: %s",
                  log_str(logbuf, sizeof logbuf, full, full_len), why);
         send_status(s, ns->id, "error", "NetStream.Publish.BadName", why, NULL);
         return;
@@ -593,7 +665,7 @@ static void cmd_publish(struct rtmpd_session *s, const struct cmd *c)
         return;
     }
     if (rtmpd_stream_publish(st, ns, s->conn->id) < 0) {
-        log_warn(s->conn->id, "publish %s refused: already publishing (connection #%llu)", st->key,
+        log_client(s, RTMPD_LOG_WARN, "publish %s refused: already publishing (connection #%llu)", st->key,
                  (unsigned long long)st->publisher_id);
         send_status(s, ns->id, "error", "NetStream.Publish.BadName", "Stream already publishing.",
                     NULL);
@@ -601,10 +673,11 @@ static void cmd_publish(struct rtmpd_session *s, const struct cmd *c)
     }
     ns->role = NS_PUBLISH;
     ns->st = st;
+    ns->have_ts = 0;
     s->roles |= 1;
     send_user_control(s, UC_STREAM_BEGIN, ns->id);
     send_status(s, ns->id, "status", "NetStream.Publish.Start", "Start publishing.", st->key);
-    log_info(s->conn->id, "%s: publishing", st->key);
+    log_client(s, RTMPD_LOG_INFO, "%s: publishing", st->key);
 }
 
 static void cmd_play(struct rtmpd_session *s, const struct cmd *c)
@@ -630,7 +703,7 @@ static void cmd_play(struct rtmpd_session *s, const struct cmd *c)
     }
     long len = split_name(s, ns, full, full_len, &why);
     if (len < 0) {
-        log_warn(s->conn->id, "play '%s' refused: %s",
+        log_client(s, RTMPD_LOG_WARN, "play '%s' refused: %s",
                  log_str(logbuf, sizeof logbuf, full, full_len), why);
         send_status(s, ns->id, "error", "NetStream.Play.StreamNotFound", why, NULL);
         return;
@@ -669,10 +742,10 @@ static void cmd_play(struct rtmpd_session *s, const struct cmd *c)
     rtmpd_stream_attach(st, &ns->sub);
     rtmpd_conn_probe_enable(s->conn, ns->sub.group[0] != '\0');
     if (ns->sub.group[0])
-        log_info(s->conn->id, "%s/%s: playing adaptively, starting on %s%s", s->app_name,
+        log_client(s, RTMPD_LOG_INFO, "%s/%s: playing adaptively, starting on %s%s", s->app_name,
                  ns->sub.group, st->key, st->publisher ? "" : " (waiting for a publisher)");
     else
-        log_info(s->conn->id, "%s: playing%s", st->key,
+        log_client(s, RTMPD_LOG_INFO, "%s: playing%s", st->key,
                  st->publisher ? "" : " (waiting for a publisher)");
 }
 
@@ -765,7 +838,7 @@ static const struct cmd_entry commands[] = {
 /* Counts a malformed message; too many close the connection. */
 static int protocol_error(struct rtmpd_session *s, const char *what, int code)
 {
-    log_warn(s->conn->id, "%s: %s", what, rtmpd_strerror(code));
+    log_client(s, RTMPD_LOG_WARN, "%s: %s", what, rtmpd_strerror(code));
     if (++s->protocol_errors > MAX_PROTOCOL_ERRORS) {
         rtmpd_conn_close(s->conn, "too many protocol errors");
         return -1;
@@ -791,7 +864,16 @@ static int handle_command(struct rtmpd_session *s, const struct rtmpd_msg *m)
         if (r < 0) {
             if (n < 2)
                 return protocol_error(s, "undecodable command", (int)r);
-            break; /* keep the values decoded so far */
+            /* Keep the values decoded so far: the command is still
+             * answered, usually with an error naming what is missing. */
+            char what[224];
+            size_t nl = 0;
+            const char *nm = rtmpd_amf_string(vals[0], &nl);
+            snprintf(what, sizeof what, "command '%s': undecodable value %u",
+                     nm ? log_str(logbuf, sizeof logbuf, nm, nl) : "?", n);
+            if (protocol_error(s, what, (int)r) < 0)
+                return -1;
+            break;
         }
         p += r;
         len -= (size_t)r;
@@ -815,7 +897,7 @@ static int handle_command(struct rtmpd_session *s, const struct rtmpd_msg *m)
         if (strlen(commands[i].name) != name_len || memcmp(commands[i].name, name, name_len) != 0)
             continue;
         if (commands[i].needs_connect && s->state != SESSION_CONNECTED) {
-            log_warn(s->conn->id, "%s before connect", commands[i].name);
+            log_client(s, RTMPD_LOG_WARN, "%s before connect", commands[i].name);
             if (c.txn != 0)
                 send_error(s, c.txn, "NetConnection.Call.Failed", "Not connected.");
             return 0;
@@ -824,7 +906,7 @@ static int handle_command(struct rtmpd_session *s, const struct rtmpd_msg *m)
         commands[i].fn(s, &c);
         return 0;
     }
-    log_info(s->conn->id, "unknown command '%s'", log_str(logbuf, sizeof logbuf, name, name_len));
+    log_client(s, RTMPD_LOG_INFO, "unknown command '%s'", log_str(logbuf, sizeof logbuf, name, name_len));
     if (c.txn != 0)
         send_error(s, c.txn, "NetConnection.Call.Failed", "Method not found.");
     return 0;
@@ -857,6 +939,13 @@ static void publish_media(struct rtmpd_session *s, struct netstream *ns, uint8_t
         free(payload);
         return;
     }
+    int32_t jump = (int32_t)(ts - ns->last_ts);
+    if (ns->have_ts && (jump < -TS_JUMP_BACK_MS || jump > TS_JUMP_FWD_MS))
+        log_client(s, RTMPD_LOG_WARN, "%s: %s timestamp jumped by %lld ms (%u -> %u)",
+                   ns->st->key, type == RTMPD_MSG_VIDEO ? "video" : "audio", (long long)jump,
+                   ns->last_ts, ts);
+    ns->last_ts = ts;
+    ns->have_ts = 1;
     uint8_t flags = (fm.keyframe ? RTMPD_FRAME_KEY : 0) | (fm.seq_header ? RTMPD_FRAME_SEQ : 0) |
                     (fm.disposable ? RTMPD_FRAME_DISPOSABLE : 0);
     struct rtmpd_stream_stats *x = &ns->st->stats;
@@ -952,7 +1041,7 @@ static void handle_data(struct rtmpd_session *s, const struct rtmpd_msg *m)
         return;
     }
     if (flags)
-        log_info(s->conn->id, "%s: metadata (%zu bytes)", ns->st->key, len);
+        log_client(s, RTMPD_LOG_INFO, "%s: metadata (%zu bytes)", ns->st->key, len);
     rtmpd_stream_push(ns->st, f);
     rtmpd_frame_unref(f);
 }
@@ -1102,6 +1191,9 @@ static void session_on_close(void *ud)
     for (uint32_t i = 0; i < s->nns; i++)
         if (s->ns[i].role != NS_FREE)
             ns_stop(&s->ns[i]);
+    if (s->log_suppressed)
+        log_warn(c->id, "%llu log lines about this connection suppressed (rate limit: %u, "
+                 "then 1 a second)", (unsigned long long)s->log_suppressed, LOG_BURST);
     uint64_t dur_ms = (rtmpd_server_now_us(s->srv) - c->started_us) / 1000;
     const char *role = s->roles == 3 ? "publish+play" : s->roles == 1 ? "publish"
                        : s->roles == 2 ? "play" : "none";
@@ -1214,6 +1306,8 @@ struct rtmpd_conn *rtmpd_session_accept(struct rtmpd_server *srv, int fd,
     s->cfg = cfg;
     s->hs = hs;
     s->out_chunk_size = RTMPD_CHUNK_SIZE_DEFAULT;
+    s->log_tokens = LOG_BURST;
+    s->log_refill_us = rtmpd_server_now_us(srv);
     struct rtmpd_chunk_limits lim = {
         .max_message_bytes = cfg->limits.max_message_bytes,
         .max_streams = cfg->limits.max_chunk_streams,

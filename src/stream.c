@@ -460,6 +460,8 @@ static void sub_start(struct rtmpd_sub *sub)
     uint32_t ts = sub_map_ts(sub, base);
 
     sub->need_key = 1;
+    /* A new player's first burst goes out at once, merge window or not. */
+    sub->conn->urgent = 1;
     if (st->meta)
         sub_send(sub, st->meta, ts);
     if (st->vseq && !sub->no_video)
@@ -468,6 +470,7 @@ static void sub_start(struct rtmpd_sub *sub)
         sub_send(sub, st->aseq, ts);
     for (uint32_t i = 0; i < st->gop.n; i++)
         sub_deliver(sub, st->gop.frames[i], now);
+    sub->conn->urgent = 0;
 }
 
 void rtmpd_stream_attach(struct rtmpd_stream *st, struct rtmpd_sub *sub)

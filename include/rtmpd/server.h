@@ -90,8 +90,12 @@ void rtmpd_server_release(struct rtmpd_server *srv);
 /* The loop's time in microseconds (monotonic, cached per iteration). */
 uint64_t rtmpd_server_now_us(const struct rtmpd_server *srv);
 
-/* Schedules `c` for flushing at the next safe point (or merge tick). */
-void rtmpd_server_want_flush(struct rtmpd_server *srv, struct rtmpd_conn *c);
+/*
+ * Schedules `c` for flushing at the next safe point, or at the next merge
+ * tick when its merge window is on and the bytes are not `urgent` (replies
+ * and a new player's first burst are; live frames are not).
+ */
+void rtmpd_server_want_flush(struct rtmpd_server *srv, struct rtmpd_conn *c, int urgent);
 
 /* Times `c`'s burst until it is delivered (bandwidth probe). */
 void rtmpd_server_want_burst_check(struct rtmpd_server *srv, struct rtmpd_conn *c);

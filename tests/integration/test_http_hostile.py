@@ -236,6 +236,23 @@ def pipelined(port):
     finally:
         c.close()
 
+    # FLV, then more requests pipelined behind it (found by fuzz_http: they
+    # used to be parsed and re-attached the live subscription). The FLV
+    # response is the connection from then on; the rest is never answered.
+    c = RawConn(port)
+    try:
+        c.send(req(b"GET", b"/live/x.flv") + req(b"GET", b"/live/x.flv") +
+               req(b"GET", b"/api/v1/server"))
+        head = c.read_response(head=True)
+        check(head and head[0] == 200 and head[1].get("content-type") == "video/x-flv",
+              "FLV with requests pipelined behind it: the FLV response")
+        while len(c.buf) < 64 * 1024 and c._fill(2):
+            pass
+        check(c.buf[:3] == b"FLV" and b"HTTP/1.1" not in c.buf,
+              "FLV with requests pipelined behind it: only FLV follows (%d bytes)" % len(c.buf))
+    finally:
+        c.close()
+
 
 def garbage_flood(port, n=40):
     """`n` connections at once each send 64 KiB of random bytes."""
