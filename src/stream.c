@@ -574,14 +574,22 @@ static uint64_t rendition_rate(const struct rtmpd_stream *st)
     return st && st->publisher ? st->stats.bitrate_in : 0;
 }
 
-static struct rtmpd_stream *group_start(struct rtmpd_registry *reg, struct rtmpd_sub *sub,
-                                        const struct rtmpd_app_conf *app)
+/* The group's best rendition publishing now, or NULL. */
+static struct rtmpd_stream *group_best(struct rtmpd_registry *reg, const struct rtmpd_sub *sub,
+                                       const struct rtmpd_app_conf *app)
 {
     struct rtmpd_stream *m[RTMPD_CONFIG_MAX_LIST + 1], *best = NULL;
     uint32_t n = group_members(reg, sub, app, m, RTMPD_CONFIG_MAX_LIST + 1);
     for (uint32_t i = 0; i < n; i++)
         if (m[i] && m[i]->publisher && (!best || rendition_rate(m[i]) > rendition_rate(best)))
             best = m[i];
+    return best;
+}
+
+static struct rtmpd_stream *group_start(struct rtmpd_registry *reg, struct rtmpd_sub *sub,
+                                        const struct rtmpd_app_conf *app)
+{
+    struct rtmpd_stream *best = group_best(reg, sub, app);
     if (best)
         return best;
     /* Nothing publishing yet: wait on the first (the best by configuration). */
@@ -651,8 +659,17 @@ static void switch_complete(struct rtmpd_sub *sub, struct rtmpd_stream *to, stru
 void rtmpd_sub_adapt(struct rtmpd_sub *sub, uint64_t now)
 {
     struct rtmpd_stream *cur = sub->st;
-    if (!sub->group[0] || !cur || !cur->publisher || sub->paused)
+    if (!sub->group[0] || !cur || sub->paused)
         return;
+    if (!cur->publisher) {
+        /* The rendition it was on stopped: move to the best one left. */
+        if (!sub->next) {
+            struct rtmpd_stream *best = group_best(cur->reg, sub, cur->app);
+            if (best && best != cur)
+                switch_begin(sub, best, "over", 0, now);
+        }
+        return;
+    }
     if (sub->next) {
         /* A target that never sends a keyframe is given up on. */
         if (now - sub->next_since_us > 10000000u || !sub->next->publisher)
