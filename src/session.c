@@ -132,7 +132,8 @@ static int session_log_ok(struct rtmpd_session *s, enum rtmpd_log_level level)
         s->log_refill_us = now;
     } else if (now - s->log_refill_us >= LOG_REFILL_US) {
         uint64_t add = (now - s->log_refill_us) / LOG_REFILL_US;
-        s->log_tokens = add >= LOG_BURST - s->log_tokens ? LOG_BURST : s->log_tokens + (uint32_t)add;
+        s->log_tokens = add >= LOG_BURST - s->log_tokens ? LOG_BURST
+                                                          : s->log_tokens + (uint32_t)add;
         s->log_refill_us += add * LOG_REFILL_US;
     }
     if (s->log_tokens == 0) {
@@ -292,9 +293,11 @@ static void ns_stop(struct netstream *ns)
         log_client(s, RTMPD_LOG_INFO, "%s: unpublished", ns->st->key);
         rtmpd_stream_unpublish(ns->st);
     } else if (ns->role == NS_PLAY && ns->st) {
-        log_client(s, RTMPD_LOG_INFO, "%s: stopped playing (%llu frames sent, %llu dropped, %u switches)",
-                 ns->sub.st ? ns->sub.st->key : ns->st->key, (unsigned long long)ns->sub.frames_sent,
-                 (unsigned long long)ns->sub.frames_dropped, ns->sub.switches);
+        log_client(s, RTMPD_LOG_INFO,
+                   "%s: stopped playing (%llu frames sent, %llu dropped, %u switches)",
+                   ns->sub.st ? ns->sub.st->key : ns->st->key,
+                   (unsigned long long)ns->sub.frames_sent,
+                   (unsigned long long)ns->sub.frames_dropped, ns->sub.switches);
         rtmpd_stream_detach(&ns->sub);
     }
     ns->st = NULL;
@@ -655,7 +658,7 @@ static void cmd_publish(struct rtmpd_session *s, const struct cmd *c)
     long len = split_name(s, ns, full, full_len, &why);
     if (len < 0) {
         log_client(s, RTMPD_LOG_WARN, "publish '%s' refused: %s",
-                 log_str(logbuf, sizeof logbuf, full, full_len), why);
+                   log_str(logbuf, sizeof logbuf, full, full_len), why);
         send_status(s, ns->id, "error", "NetStream.Publish.BadName", why, NULL);
         return;
     }
@@ -665,8 +668,8 @@ static void cmd_publish(struct rtmpd_session *s, const struct cmd *c)
         return;
     }
     if (rtmpd_stream_publish(st, ns, s->conn->id) < 0) {
-        log_client(s, RTMPD_LOG_WARN, "publish %s refused: already publishing (connection #%llu)", st->key,
-                 (unsigned long long)st->publisher_id);
+        log_client(s, RTMPD_LOG_WARN, "publish %s refused: already publishing (connection #%llu)",
+                   st->key, (unsigned long long)st->publisher_id);
         send_status(s, ns->id, "error", "NetStream.Publish.BadName", "Stream already publishing.",
                     NULL);
         return;
@@ -704,7 +707,7 @@ static void cmd_play(struct rtmpd_session *s, const struct cmd *c)
     long len = split_name(s, ns, full, full_len, &why);
     if (len < 0) {
         log_client(s, RTMPD_LOG_WARN, "play '%s' refused: %s",
-                 log_str(logbuf, sizeof logbuf, full, full_len), why);
+                   log_str(logbuf, sizeof logbuf, full, full_len), why);
         send_status(s, ns->id, "error", "NetStream.Play.StreamNotFound", why, NULL);
         return;
     }
@@ -743,10 +746,10 @@ static void cmd_play(struct rtmpd_session *s, const struct cmd *c)
     rtmpd_conn_probe_enable(s->conn, ns->sub.group[0] != '\0');
     if (ns->sub.group[0])
         log_client(s, RTMPD_LOG_INFO, "%s/%s: playing adaptively, starting on %s%s", s->app_name,
-                 ns->sub.group, st->key, st->publisher ? "" : " (waiting for a publisher)");
+                   ns->sub.group, st->key, st->publisher ? "" : " (waiting for a publisher)");
     else
         log_client(s, RTMPD_LOG_INFO, "%s: playing%s", st->key,
-                 st->publisher ? "" : " (waiting for a publisher)");
+                   st->publisher ? "" : " (waiting for a publisher)");
 }
 
 static void cmd_pause(struct rtmpd_session *s, const struct cmd *c)
@@ -906,7 +909,8 @@ static int handle_command(struct rtmpd_session *s, const struct rtmpd_msg *m)
         commands[i].fn(s, &c);
         return 0;
     }
-    log_client(s, RTMPD_LOG_INFO, "unknown command '%s'", log_str(logbuf, sizeof logbuf, name, name_len));
+    log_client(s, RTMPD_LOG_INFO, "unknown command '%s'",
+               log_str(logbuf, sizeof logbuf, name, name_len));
     if (c.txn != 0)
         send_error(s, c.txn, "NetConnection.Call.Failed", "Method not found.");
     return 0;

@@ -6,20 +6,24 @@ if(TARGET rtmpd_core)
   rtmpd_unit_test(test_bwprobe rtmpd_core)
 endif()
 
-# Integration tests: one ctest test per tests/integration/test_*.py. A file
-# that says "ctest: serial" in its docstring runs alone (it measures timing
-# or loads both cores).
+# Integration tests: one ctest test per tests/integration/test_*.py, and per
+# tests/hostile/test_*.py (hostile clients), named after their directory
+# (integration.NAME, hostile.NAME). A file that says "ctest: serial" in its
+# docstring runs alone (it measures timing or loads both cores).
 find_package(Python3 REQUIRED COMPONENTS Interpreter)
-file(GLOB rtmpd_integration_tests CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/integration/test_*.py)
+file(GLOB rtmpd_integration_tests CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/integration/test_*.py
+     ${CMAKE_SOURCE_DIR}/tests/hostile/test_*.py)
 foreach(script ${rtmpd_integration_tests})
   get_filename_component(name ${script} NAME_WE)
-  add_test(NAME integration.${name} COMMAND ${Python3_EXECUTABLE} ${script}
-           WORKING_DIRECTORY ${CMAKE_SOURCE_DIR}/tests/integration)
-  set_tests_properties(integration.${name} PROPERTIES
+  get_filename_component(dir ${script} DIRECTORY)
+  get_filename_component(suite ${dir} NAME)
+  add_test(NAME ${suite}.${name} COMMAND ${Python3_EXECUTABLE} ${script}
+           WORKING_DIRECTORY ${dir})
+  set_tests_properties(${suite}.${name} PROPERTIES
     LABELS integration TIMEOUT 600
     ENVIRONMENT "RTMPD_BUILD_DIR=${CMAKE_BINARY_DIR};PYTHONDONTWRITEBYTECODE=1")
   file(READ ${script} body LIMIT 2000)
   if(body MATCHES "ctest: serial")
-    set_tests_properties(integration.${name} PROPERTIES RUN_SERIAL TRUE)
+    set_tests_properties(${suite}.${name} PROPERTIES RUN_SERIAL TRUE)
   endif()
 endforeach()
