@@ -234,6 +234,14 @@ static void conn_stop_io(struct rtmpd_conn *c)
     ev_timer_stop(loop, &c->timer);
 }
 
+void rtmpd_conn_read_pause(struct rtmpd_conn *c, int pause)
+{
+    if (pause)
+        ev_io_stop(c->srv->loop, &c->rio);
+    else if (!c->closing && !c->flush_then_close)
+        ev_io_start(c->srv->loop, &c->rio);
+}
+
 void rtmpd_conn_close(struct rtmpd_conn *c, const char *reason)
 {
     if (c->closing)

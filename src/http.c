@@ -24,6 +24,11 @@
 #define BODY_MAX 4096
 /* Bodies smaller than this are not worth compressing. */
 #define GZIP_MIN 256
+/* Pipelined requests answered per turn of the loop: a client sending
+ * thousands at once must not keep everyone else waiting. */
+#define PIPELINE_BATCH 8
+/* Input held while a client's pipelined requests wait their turn. */
+#define PIPELINE_HOLD_MAX (1024 * 1024)
 
 enum hdr_kind {
     HDR_OTHER,
@@ -57,6 +62,11 @@ struct http_conn {
     struct http_req req;
     uint8_t started;           /* the current request's first byte has arrived */
     uint8_t streaming;         /* an HTTP-FLV response is running */
+    uint32_t batch;            /* requests answered in this turn */
+    struct rtmpd_buf held;     /* input not parsed yet (pipelined requests waiting) */
+    size_t held_off;
+    ev_timer resume;           /* next turn of a held pipeline */
+    uint64_t out_mark;         /* bytes_out when the timer last found answers waiting */
     struct rtmpd_sub sub;
     struct rtmpd_stream *st;
 };
@@ -163,8 +173,9 @@ static int on_message_complete(http_parser *p)
     handle_request(h);
     /* Once an HTTP-FLV response runs, the connection is that response:
      * pipelined requests after it are not parsed (they would reuse the
-     * subscription that is attached to the stream). */
-    if (h->streaming)
+     * subscription that is attached to the stream). Otherwise a few
+     * requests are answered per turn of the loop. */
+    if (h->streaming || ++h->batch >= PIPELINE_BATCH)
         http_parser_pause(p, 1);
     return 0;
 }
@@ -650,13 +661,19 @@ static void handle_request(struct http_conn *h)
         rtmpd_conn_set_timer(h->conn, h->cfg->http.request_timeout_ms);
 }
 
-static int http_on_data(void *ud, const uint8_t *data, size_t len)
+/* Parses input; returns the bytes consumed, or -1 after answering an
+ * error (the connection then closes). */
+static long http_parse(struct http_conn *h, const uint8_t *data, size_t len)
 {
-    struct http_conn *h = ud;
-    if (h->streaming || h->conn->flush_then_close)
-        return 0; /* an HTTP-FLV player has nothing more to say */
-    http_parser_execute(&h->parser, &parser_settings, (const char *)data, len);
+    h->batch = 0;
+    size_t n = http_parser_execute(&h->parser, &parser_settings, (const char *)data, len);
     enum http_errno err = HTTP_PARSER_ERRNO(&h->parser);
+    if (err == HPE_PAUSED) {
+        if (h->streaming)
+            return (long)len; /* nothing after an FLV request is read */
+        http_parser_pause(&h->parser, 0);
+        return (long)n;
+    }
     if (err != HPE_OK && !h->streaming && !h->conn->closing && !h->conn->flush_then_close) {
         int status = h->req.too_large || err == HPE_HEADER_OVERFLOW ? 431
                      : h->req.uri_too_long                          ? 414
@@ -665,13 +682,94 @@ static int http_on_data(void *ud, const uint8_t *data, size_t len)
         log_info(h->conn->id, "http: %s from %s: %d", http_errno_description(err),
                  h->conn->peer, status);
         respond_error(h, status, status == 400 ? "Bad request" : status_text(status), 1, NULL);
+        return -1;
     }
+    return (long)len;
+}
+
+/* Keeps input that waits for the next turn; stops reading until then. */
+static int http_hold(struct http_conn *h, const uint8_t *data, size_t len)
+{
+    if (h->held.len - h->held_off + len > PIPELINE_HOLD_MAX) {
+        log_warn(h->conn->id, "http: %s pipelines more than %d bytes without reading: closing",
+                 h->conn->peer, PIPELINE_HOLD_MAX);
+        rtmpd_conn_close(h->conn, "http: pipeline too deep");
+        return -1;
+    }
+    rtmpd_buf_append(&h->held, data, len);
+    if (h->held.failed) {
+        rtmpd_conn_close(h->conn, "out of memory");
+        return -1;
+    }
+    rtmpd_conn_read_pause(h->conn, 1);
+    return 0;
+}
+
+static int http_on_data(void *ud, const uint8_t *data, size_t len)
+{
+    struct http_conn *h = ud;
+    if (h->streaming || h->conn->flush_then_close)
+        return 0; /* an HTTP-FLV player has nothing more to say */
+    if (h->held.len > h->held_off)
+        return http_hold(h, data, len); /* behind requests waiting their turn */
+    long n = http_parse(h, data, len);
+    if (n < 0)
+        return -1;
+    if ((size_t)n < len && !h->conn->closing && !h->conn->flush_then_close &&
+        http_hold(h, data + n, len - (size_t)n) < 0)
+        return -1;
     return h->conn->closing ? -1 : 0;
+}
+
+/* Held requests get their next turn once this one's answers went out,
+ * on a later turn of the loop. */
+static void http_on_drain(void *ud)
+{
+    struct http_conn *h = ud;
+    if (h->held.len > h->held_off && !h->streaming && !ev_is_active(&h->resume))
+        ev_timer_start(h->srv->loop, &h->resume);
+}
+
+static void http_resume_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct http_conn *h = w->data;
+    if (h->conn->closing || h->conn->flush_then_close || h->streaming)
+        return;
+    long n = http_parse(h, h->held.data + h->held_off, h->held.len - h->held_off);
+    if (n < 0)
+        return;
+    h->held_off += (size_t)n;
+    if (h->held_off == h->held.len) {
+        rtmpd_buf_reset(&h->held);
+        h->held_off = 0;
+        rtmpd_conn_read_pause(h->conn, 0);
+    }
 }
 
 static void http_on_timeout(void *ud)
 {
     struct http_conn *h = ud;
+    struct rtmpd_conn *c = h->conn;
+    if (c->qlen || h->held.len > h->held_off) {
+        /* Answers wait for the client to read them: a client that takes
+         * some within the timeout gets another; one that takes none is cut
+         * (it could otherwise hold a slot, its requests and answers
+         * forever). */
+        if (c->bytes_out != h->out_mark) {
+            h->out_mark = c->bytes_out;
+            rtmpd_conn_set_timer(c, h->cfg->http.request_timeout_ms);
+            return;
+        }
+        log_warn(c->id,
+                 "http: %s does not read its answers: %llu bytes queued for it and %zu bytes of "
+                 "requests waiting, nothing taken in %u ms: closing",
+                 c->peer, (unsigned long long)c->q_bytes, h->held.len - h->held_off,
+                 h->cfg->http.request_timeout_ms);
+        rtmpd_conn_close(c, "peer not reading");
+        return;
+    }
     if (h->started) {
         log_info(h->conn->id, "http: request from %s not complete in time: 408", h->conn->peer);
         respond_error(h, 408, "Request timeout", 1, NULL);
@@ -689,6 +787,8 @@ static void http_on_close(void *ud)
                  (unsigned long long)h->sub.frames_dropped);
         rtmpd_stream_detach(&h->sub);
     }
+    ev_timer_stop(h->srv->loop, &h->resume);
+    rtmpd_buf_release(&h->held);
     free(h);
 }
 
@@ -717,6 +817,7 @@ static void http_on_sample(void *ud)
 
 static const struct rtmpd_conn_ops http_ops = {
     .on_data = http_on_data,
+    .on_drain = http_on_drain,
     .on_timeout = http_on_timeout,
     .on_close = http_on_close,
     .on_shutdown = http_on_shutdown,
@@ -743,6 +844,8 @@ struct rtmpd_conn *rtmpd_http_accept(struct rtmpd_server *srv, int fd,
     h->cfg = srv->cfg;
     http_parser_init(&h->parser, HTTP_REQUEST);
     h->parser.data = h;
+    ev_timer_init(&h->resume, http_resume_cb, 0., 0.);
+    h->resume.data = h;
     rtmpd_conn_start(c, srv->cfg->http.request_timeout_ms);
     return c;
 }

@@ -159,6 +159,10 @@ void rtmpd_conn_close(struct rtmpd_conn *c, const char *reason);
  * grace period passes). */
 void rtmpd_conn_close_after_flush(struct rtmpd_conn *c, const char *reason);
 
+/* Stops (pause) or resumes reading from the peer: back-pressure for
+ * handlers that cannot take more input now. */
+void rtmpd_conn_read_pause(struct rtmpd_conn *c, int pause);
+
 /* Writes as much of the queue as the socket takes now (one writev per
  * call, repeated while the socket accepts everything). */
 void rtmpd_conn_flush(struct rtmpd_conn *c);

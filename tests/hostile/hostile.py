@@ -314,6 +314,16 @@ def open_idle(port, n, timeout=5):
     return out
 
 
+def closed_now(s):
+    """True when the server has already closed `s` (EOF or reset queued)."""
+    try:
+        return s.recv(65536, socket.MSG_DONTWAIT | socket.MSG_PEEK) == b""
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
+
+
 def socket_closed(s, timeout):
     """True when the server closed `s` (EOF or reset) within `timeout`."""
     s.settimeout(timeout)
