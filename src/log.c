@@ -108,3 +108,28 @@ void rtmpd_log_access(const char *fmt, ...)
     log_write(access_file, "ACCESS ", 0, fmt, ap);
     va_end(ap);
 }
+
+uint32_t rtmpd_log_limit_flush(struct rtmpd_log_limit *l, uint64_t now_us, uint64_t period_us)
+{
+    if (!l->suppressed || now_us - l->start_us < period_us)
+        return 0;
+    uint32_t n = l->suppressed;
+    l->suppressed = 0;
+    return n;
+}
+
+int rtmpd_log_limit_take(struct rtmpd_log_limit *l, uint64_t now_us, uint64_t period_us,
+                         uint32_t burst)
+{
+    /* A new period starts once the last one's count has been flushed. */
+    if (now_us - l->start_us >= period_us && !l->suppressed) {
+        l->start_us = now_us;
+        l->lines = 0;
+    }
+    if (l->lines < burst) {
+        l->lines++;
+        return 1;
+    }
+    l->suppressed++;
+    return 0;
+}

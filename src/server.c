@@ -130,6 +130,20 @@ struct rtmpd_conn *rtmpd_server_find_conn(struct rtmpd_server *srv, uint64_t id)
     return NULL;
 }
 
+/* A flood past max_connections is logged a few lines a second, then
+ * counted: every refusal costs the peer nothing, and each line would cost
+ * the log. */
+#define REFUSAL_LOG_PERIOD_US 1000000u
+#define REFUSAL_LOG_BURST 10
+
+static void refusals_flush(struct rtmpd_server *srv, uint64_t now)
+{
+    uint32_t n = rtmpd_log_limit_flush(&srv->refusal_log, now, REFUSAL_LOG_PERIOD_US);
+    if (n)
+        log_warn(0, "%u more connections refused, not logged one by one (at most %u lines a "
+                 "second)", n, REFUSAL_LOG_BURST);
+}
+
 static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
     (void)loop;
@@ -155,8 +169,13 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
                 inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, host, sizeof host);
             else if (ss.ss_family == AF_INET6)
                 inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, host, sizeof host);
-            log_warn(0, "connection from %s refused: %s (%u connections)", host,
-                     srv->stopping ? "server stopping" : "max_connections reached", srv->nconns);
+            uint64_t now = rtmpd_server_now_us(srv);
+            refusals_flush(srv, now);
+            if (rtmpd_log_limit_take(&srv->refusal_log, now, REFUSAL_LOG_PERIOD_US,
+                                     REFUSAL_LOG_BURST))
+                log_warn(0, "connection from %s refused: %s (%u connections)", host,
+                         srv->stopping ? "server stopping" : "max_connections reached",
+                         srv->nconns);
             close(fd);
             continue;
         }
@@ -237,6 +256,7 @@ static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
     (void)loop;
     (void)revents;
     struct rtmpd_server *srv = w->data;
+    refusals_flush(srv, rtmpd_server_now_us(srv));
     rtmpd_registry_tick(srv->registry, rtmpd_server_now_us(srv));
 }
 

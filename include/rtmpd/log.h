@@ -33,6 +33,28 @@ void rtmpd_log(enum rtmpd_log_level level, uint64_t id, const char *fmt, ...)
 /* Writes one access-log line (no level filtering). */
 void rtmpd_log_access(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/*
+ * A limit on lines of one kind that a peer can cause at will (e.g. one per
+ * refused connection): at most `burst` lines per period, the rest counted.
+ * Zero-initialised it is ready; it keeps no clock of its own.
+ */
+struct rtmpd_log_limit {
+    uint64_t start_us;    /* start of the current period */
+    uint32_t lines;       /* lines allowed in it */
+    uint32_t suppressed;  /* lines not written in it */
+};
+
+/*
+ * Returns, and forgets, how many lines were suppressed in a period that has
+ * ended by `now_us` (0 while the period runs). Call it before
+ * rtmpd_log_limit_take and periodically, and log the count when non-zero.
+ */
+uint32_t rtmpd_log_limit_flush(struct rtmpd_log_limit *l, uint64_t now_us, uint64_t period_us);
+
+/* Non-zero when one more line may be written now; otherwise counts it. */
+int rtmpd_log_limit_take(struct rtmpd_log_limit *l, uint64_t now_us, uint64_t period_us,
+                         uint32_t burst);
+
 #define log_error(id, ...) rtmpd_log(RTMPD_LOG_ERROR, (id), __VA_ARGS__)
 #define log_warn(id, ...) rtmpd_log(RTMPD_LOG_WARN, (id), __VA_ARGS__)
 #define log_info(id, ...)                                   \

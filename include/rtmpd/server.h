@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "rtmpd/config.h"
+#include "rtmpd/log.h"
 #include "rtmpd/list.h"
 
 struct rtmpd_conn;
@@ -65,6 +66,7 @@ struct rtmpd_server {
 
     struct rtmpd_registry *registry;
     struct rtmpd_server_stats stats;
+    struct rtmpd_log_limit refusal_log; /* one line per refused connection, up to a rate */
     uint64_t started_us;
     int stopping;
 

@@ -315,13 +315,18 @@ def open_idle(port, n, timeout=5):
 
 
 def closed_now(s):
-    """True when the server has already closed `s` (EOF or reset queued)."""
+    """True when the server has already closed `s` (EOF or reset queued).
+    Never waits (a socket with a timeout would wait for readability)."""
+    timeout = s.gettimeout()
+    s.setblocking(False)
     try:
-        return s.recv(65536, socket.MSG_DONTWAIT | socket.MSG_PEEK) == b""
+        return s.recv(65536, socket.MSG_PEEK) == b""
     except BlockingIOError:
         return False
     except OSError:
         return True
+    finally:
+        s.settimeout(timeout)
 
 
 def socket_closed(s, timeout):

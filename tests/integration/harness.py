@@ -227,6 +227,12 @@ class Server:
         raise TestFailure("no %slog line matching %r within %ss" %
                           ("" if count == 1 else "%d " % count, pattern, timeout))
 
+    def log_matches(self, pattern):
+        """The matches of `pattern` in the log lines so far."""
+        rx = re.compile(pattern)
+        with self._log_lock:
+            return [m for m in (rx.search(line) for line in self.log_lines) if m]
+
     def log_count(self, pattern):
         """How many log lines so far match `pattern`."""
         rx = re.compile(pattern)
