@@ -137,6 +137,8 @@ static const struct cfg_key cfg_top_keys[] = {
     TOP_UINT("limits.max_chunk_streams", limits.max_chunk_streams, 0, 64, 2, 65598),
     TOP_UINT("limits.max_pending_bytes", limits.max_pending_bytes, CFG_SIZE, 16 * MiB, 1 * KiB,
              1 * GiB),
+    TOP_UINT("limits.max_gop_cache_bytes", limits.max_gop_cache_bytes, CFG_SIZE, 1 * GiB,
+             1 * MiB, 64 * GiB),
     TOP_UINT("limits.max_streams_per_connection", limits.max_streams_per_connection, 0, 16, 1,
              1024),
     TOP_UINT("limits.max_name_bytes", limits.max_name_bytes, CFG_SIZE, 256, 16, 65535),

@@ -142,7 +142,7 @@ json_t *rtmpd_stats_server(struct rtmpd_server *srv)
 {
     struct counts n = count_conns(srv);
     return json_pack("{s:s, s:f, s:{s:i, s:i, s:i, s:i, s:i}, s:I, s:I, s:I, s:I, s:I, s:I, "
-                     "s:i, s:f, s:I}",
+                     "s:i, s:{s:I, s:I, s:I}, s:f, s:I}",
                      "version", RTMPD_VERSION,
                      "uptime_s", seconds_since(srv, srv->started_us),
                      "connections",
@@ -156,6 +156,10 @@ json_t *rtmpd_stats_server(struct rtmpd_server *srv)
                      "frames_dropped", (json_int_t)srv->stats.frames_dropped,
                      "slow_disconnects", (json_int_t)srv->stats.slow_disconnects,
                      "streams", (json_int_t)rtmpd_registry_count(srv->registry),
+                     "gop_cache",
+                     "bytes", (json_int_t)srv->stats.gop_cache_bytes,
+                     "max_bytes", (json_int_t)srv->cfg->limits.max_gop_cache_bytes,
+                     "evictions", (json_int_t)srv->stats.gop_cache_evictions,
                      "cpu_s", cpu_seconds(),
                      "rss_bytes", (json_int_t)rss_bytes());
 }
@@ -278,6 +282,14 @@ static void family(struct rtmpd_buf *b, const char *name, const char *type, cons
     put(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+/* A series without labels and with an integer value, with its HELP and TYPE. */
+static void series(struct rtmpd_buf *b, const char *name, const char *type, const char *help,
+                   uint64_t v)
+{
+    family(b, name, type, help);
+    put(b, "%s %llu\n", name, (unsigned long long)v);
+}
+
 /* A label value with \, " and newline escaped. */
 static void put_label(struct rtmpd_buf *b, const char *v)
 {
@@ -354,8 +366,8 @@ void rtmpd_stats_metrics(struct rtmpd_server *srv, struct rtmpd_buf *b)
     put(b, "rtmpd_uptime_seconds %.3f\n", seconds_since(srv, srv->started_us));
     family(b, "rtmpd_cpu_seconds_total", "counter", "CPU time used by the server, user plus system.");
     put(b, "rtmpd_cpu_seconds_total %.6f\n", cpu_seconds());
-    family(b, "rtmpd_resident_memory_bytes", "gauge", "Resident set size of the server.");
-    put(b, "rtmpd_resident_memory_bytes %llu\n", (unsigned long long)rss_bytes());
+    series(b, "rtmpd_resident_memory_bytes", "gauge", "Resident set size of the server.",
+           rss_bytes());
 
     family(b, "rtmpd_connections", "gauge", "Open connections by protocol.");
     put(b, "rtmpd_connections{proto=\"rtmp\"} %u\n", n.rtmp);
@@ -363,24 +375,26 @@ void rtmpd_stats_metrics(struct rtmpd_server *srv, struct rtmpd_buf *b)
     family(b, "rtmpd_clients", "gauge", "Connections publishing or playing a stream.");
     put(b, "rtmpd_clients{role=\"publisher\"} %u\n", n.publishers);
     put(b, "rtmpd_clients{role=\"player\"} %u\n", n.players);
-    family(b, "rtmpd_connections_accepted_total", "counter", "Connections accepted.");
-    put(b, "rtmpd_connections_accepted_total %llu\n", (unsigned long long)srv->stats.accepted);
-    family(b, "rtmpd_connections_rejected_total", "counter",
-           "Connections refused at once (max_connections reached, or stopping).");
-    put(b, "rtmpd_connections_rejected_total %llu\n", (unsigned long long)srv->stats.rejected);
-    family(b, "rtmpd_received_bytes_total", "counter", "Bytes read from all connections.");
-    put(b, "rtmpd_received_bytes_total %llu\n", (unsigned long long)srv->stats.bytes_in);
-    family(b, "rtmpd_sent_bytes_total", "counter", "Bytes written to all connections.");
-    put(b, "rtmpd_sent_bytes_total %llu\n", (unsigned long long)srv->stats.bytes_out);
-    family(b, "rtmpd_frames_dropped_total", "counter",
-           "Frames dropped for players that fell behind.");
-    put(b, "rtmpd_frames_dropped_total %llu\n", (unsigned long long)srv->stats.frames_dropped);
-    family(b, "rtmpd_slow_player_disconnects_total", "counter",
-           "Players disconnected at their queue's hard limits.");
-    put(b, "rtmpd_slow_player_disconnects_total %llu\n",
-        (unsigned long long)srv->stats.slow_disconnects);
-    family(b, "rtmpd_streams", "gauge", "Streams with a publisher or players.");
-    put(b, "rtmpd_streams %u\n", rtmpd_registry_count(srv->registry));
+    const struct rtmpd_server_stats *x = &srv->stats;
+    series(b, "rtmpd_connections_accepted_total", "counter", "Connections accepted.", x->accepted);
+    series(b, "rtmpd_connections_rejected_total", "counter",
+           "Connections refused at once (max_connections reached, or stopping).", x->rejected);
+    series(b, "rtmpd_received_bytes_total", "counter", "Bytes read from all connections.",
+           x->bytes_in);
+    series(b, "rtmpd_sent_bytes_total", "counter", "Bytes written to all connections.",
+           x->bytes_out);
+    series(b, "rtmpd_frames_dropped_total", "counter",
+           "Frames dropped for players that fell behind.", x->frames_dropped);
+    series(b, "rtmpd_slow_player_disconnects_total", "counter",
+           "Players disconnected at their queue's hard limits.", x->slow_disconnects);
+    series(b, "rtmpd_streams", "gauge", "Streams with a publisher or players.",
+           rtmpd_registry_count(srv->registry));
+    series(b, "rtmpd_gop_cache_bytes", "gauge",
+           "Payload bytes held by all GOP caches together (limit: limits.max_gop_cache_bytes).",
+           x->gop_cache_bytes);
+    series(b, "rtmpd_gop_cache_evictions_total", "counter",
+           "GOP caches emptied to keep all of them within limits.max_gop_cache_bytes.",
+           x->gop_cache_evictions);
 
     /* Per stream, sorted by key so scrapes are stable. */
     struct stream_list l = { NULL, 0, 0 };

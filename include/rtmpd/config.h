@@ -95,6 +95,7 @@ struct rtmpd_config {
         uint32_t max_message_bytes;     /* default 8 MiB */
         uint32_t max_chunk_streams;     /* default 64 */
         uint64_t max_pending_bytes;     /* default 16 MiB: incomplete messages per connection */
+        uint64_t max_gop_cache_bytes;   /* default 1 GiB: all streams' GOP caches together */
         uint32_t max_streams_per_connection; /* createStream ids per connection, default 16 */
         uint32_t max_name_bytes;        /* app/stream name length, default 256 */
         uint32_t handshake_timeout_ms;  /* default 10000 */

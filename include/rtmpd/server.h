@@ -37,6 +37,8 @@ struct rtmpd_server_stats {
     uint64_t bytes_out;
     uint64_t frames_dropped; /* by the players' drop policy */
     uint64_t slow_disconnects; /* players cut at the queue's hard limits */
+    uint64_t gop_cache_bytes;  /* held by all GOP caches together */
+    uint64_t gop_cache_evictions; /* caches emptied to stay within max_gop_cache_bytes */
 };
 
 struct rtmpd_server {
