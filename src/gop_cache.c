@@ -8,6 +8,8 @@ void rtmpd_gop_clear(struct rtmpd_gop *g)
 {
     for (uint32_t i = 0; i < g->n; i++)
         rtmpd_frame_unref(g->frames[i]);
+    if (g->total)
+        *g->total -= g->bytes;
     g->n = 0;
     g->bytes = 0;
 }
@@ -48,5 +50,7 @@ int rtmpd_gop_push(struct rtmpd_gop *g, struct rtmpd_frame *f, const struct rtmp
     }
     g->frames[g->n++] = rtmpd_frame_ref(f);
     g->bytes += f->len;
+    if (g->total)
+        *g->total += f->len;
     return 0;
 }

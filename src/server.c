@@ -256,8 +256,9 @@ static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
     (void)loop;
     (void)revents;
     struct rtmpd_server *srv = w->data;
-    refusals_flush(srv, rtmpd_server_now_us(srv));
-    rtmpd_registry_tick(srv->registry, rtmpd_server_now_us(srv));
+    uint64_t now = rtmpd_server_now_us(srv);
+    refusals_flush(srv, now);
+    rtmpd_registry_tick(srv->registry, now);
 }
 
 static void probe_tick_cb(struct ev_loop *loop, ev_timer *w, int revents)

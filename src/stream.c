@@ -32,33 +32,20 @@ struct rtmpd_registry *rtmpd_registry_new(struct rtmpd_server *srv)
     return reg;
 }
 
-/* The server-wide total of GOP cache bytes follows every change to a
- * stream's cache: call with the cache's size before the change. */
-static void gop_account(struct rtmpd_stream *st, uint64_t before)
-{
-    struct rtmpd_server_stats *s = &st->reg->srv->stats;
-    s->gop_cache_bytes = s->gop_cache_bytes - before + st->gop.bytes;
-}
-
 static void stream_free(struct rtmpd_stream *st)
 {
-    uint64_t before = st->gop.bytes;
     rtmpd_frame_unref(st->meta);
     rtmpd_frame_unref(st->aseq);
     rtmpd_frame_unref(st->vseq);
     rtmpd_gop_release(&st->gop);
-    gop_account(st, before);
     free(st);
 }
 
-static struct rtmpd_stream *largest_gop(struct rtmpd_registry *reg)
+static void keep_largest_gop(struct rtmpd_stream *st, void *ud)
 {
-    struct rtmpd_stream *big = NULL;
-    for (uint32_t i = 0; i < reg->nbuckets; i++)
-        for (struct rtmpd_stream *st = reg->buckets[i]; st; st = st->hnext)
-            if (!big || st->gop.bytes > big->gop.bytes)
-                big = st;
-    return big;
+    struct rtmpd_stream **big = ud;
+    if (!*big || st->gop.bytes > (*big)->gop.bytes)
+        *big = st;
 }
 
 /*
@@ -73,14 +60,14 @@ static void gop_budget(struct rtmpd_registry *reg)
     struct rtmpd_server *srv = reg->srv;
     uint64_t max = srv->cfg->limits.max_gop_cache_bytes;
     while (srv->stats.gop_cache_bytes > max) {
-        struct rtmpd_stream *big = largest_gop(reg);
+        struct rtmpd_stream *big = NULL;
+        rtmpd_registry_foreach(reg, keep_largest_gop, &big);
         if (!big || !big->gop.bytes)
             return;
         uint64_t before = big->gop.bytes;
         uint32_t frames = big->gop.n;
         rtmpd_gop_clear(&big->gop);
         big->gop.overflow = 1;
-        gop_account(big, before);
         srv->stats.gop_cache_evictions++;
         log_warn(big->publisher_id,
                  "%s: GOP cache emptied (%llu bytes, %u frames): all GOP caches together passed "
@@ -207,6 +194,7 @@ struct rtmpd_stream *rtmpd_stream_get(struct rtmpd_registry *reg, const struct r
         return NULL;
     st->reg = reg;
     st->app = app;
+    st->gop.total = &reg->srv->stats.gop_cache_bytes;
     rtmpd_list_init(&st->subs);
     rtmpd_list_init(&st->switchers);
     memcpy(st->key, app->name, app_len);
@@ -419,9 +407,7 @@ void rtmpd_stream_unpublish(struct rtmpd_stream *st)
     rtmpd_frame_unref(st->aseq);
     rtmpd_frame_unref(st->vseq);
     st->meta = st->aseq = st->vseq = NULL;
-    uint64_t before = st->gop.bytes;
     rtmpd_gop_clear(&st->gop);
-    gop_account(st, before);
     struct rtmpd_list *pos, *tmp;
     rtmpd_list_foreach_safe(pos, tmp, &st->subs) {
         struct rtmpd_sub *sub = rtmpd_container_of(pos, struct rtmpd_sub, link);
@@ -484,7 +470,6 @@ void rtmpd_stream_push(struct rtmpd_stream *st, struct rtmpd_frame *f)
         replace_frame(f->type == RTMPD_MSG_VIDEO ? &st->vseq : &st->aseq, f);
     uint64_t before = st->gop.bytes;
     rtmpd_gop_push(&st->gop, f, &st->app->gop);
-    gop_account(st, before);
     if (st->gop.bytes > before)
         gop_budget(st->reg);
 

@@ -17,6 +17,7 @@ struct rtmpd_gop {
     struct rtmpd_frame **frames;
     uint32_t n, cap;
     uint64_t bytes;      /* payload bytes held */
+    uint64_t *total;     /* when set, kept equal to the sum of `bytes` of the caches sharing it */
     uint8_t overflow;    /* limits hit: not caching until the next keyframe */
 };
 

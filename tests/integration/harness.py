@@ -235,9 +235,7 @@ class Server:
 
     def log_count(self, pattern):
         """How many log lines so far match `pattern`."""
-        rx = re.compile(pattern)
-        with self._log_lock:
-            return sum(1 for line in self.log_lines if rx.search(line))
+        return len(self.log_matches(pattern))
 
     def url(self, name, app="live"):
         return "rtmp://127.0.0.1:%d/%s/%s" % (self.port, app, name)
