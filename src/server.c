@@ -188,9 +188,35 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
     }
 }
 
+uint32_t rtmpd_merge_step_us(uint32_t min_ms)
+{
+    uint32_t steps = (min_ms * 1000 + RTMPD_MERGE_STEP_MAX_US - 1) / RTMPD_MERGE_STEP_MAX_US;
+    return min_ms * 1000 / (steps ? steps : 1);
+}
+
+uint64_t rtmpd_merge_due(uint64_t tick, uint32_t period, uint32_t phase)
+{
+    uint64_t next = tick + 1;
+    return next + (phase + period - next % period) % period;
+}
+
+/* The wheel slot of `c`'s next flush: every merge_ms (in whole steps), at
+ * a phase taken from its id, so consecutive connections flush at
+ * consecutive ticks. */
+static struct rtmpd_list *merge_slot(struct rtmpd_server *srv, const struct rtmpd_conn *c)
+{
+    uint32_t period = (uint32_t)((uint64_t)c->merge_ms * 1000 / srv->merge_step_us);
+    if (period < 1)
+        period = 1;
+    if (period > RTMPD_MERGE_SLOTS - 1)
+        period = RTMPD_MERGE_SLOTS - 1;
+    uint64_t due = rtmpd_merge_due(srv->merge_tick, period, (uint32_t)(c->id % period));
+    return &srv->merge_wheel[due % RTMPD_MERGE_SLOTS];
+}
+
 void rtmpd_server_want_flush(struct rtmpd_server *srv, struct rtmpd_conn *c, int urgent)
 {
-    int merged = c->merge_ms && !urgent;
+    int merged = c->merge_ms && srv->merge_step_us && !urgent;
     if (c->closing)
         return;
     if (!rtmpd_list_empty(&c->flush_link)) {
@@ -199,7 +225,7 @@ void rtmpd_server_want_flush(struct rtmpd_server *srv, struct rtmpd_conn *c, int
         rtmpd_list_remove(&c->flush_link); /* promoted out of the merge window */
     }
     c->flush_merged = (uint8_t)merged;
-    rtmpd_list_insert_tail(merged ? &srv->flush_merged : &srv->flush_now, &c->flush_link);
+    rtmpd_list_insert_tail(merged ? merge_slot(srv, c) : &srv->flush_now, &c->flush_link);
 }
 
 void rtmpd_server_want_close(struct rtmpd_server *srv, struct rtmpd_conn *c)
@@ -248,7 +274,8 @@ static void merge_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
     (void)loop;
     (void)revents;
     struct rtmpd_server *srv = w->data;
-    flush_list(&srv->flush_merged);
+    srv->merge_tick++;
+    flush_list(&srv->merge_wheel[srv->merge_tick % RTMPD_MERGE_SLOTS]);
 }
 
 static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
@@ -336,7 +363,8 @@ void rtmpd_server_stop(struct rtmpd_server *srv)
         else
             rtmpd_conn_close_after_flush(c, "server shutting down");
     }
-    flush_list(&srv->flush_merged);
+    for (uint32_t i = 0; i < RTMPD_MERGE_SLOTS; i++)
+        flush_list(&srv->merge_wheel[i]);
     ev_timer_start(srv->loop, &srv->stop_timer);
 }
 
@@ -348,7 +376,8 @@ int rtmpd_server_init(struct rtmpd_server *srv, struct ev_loop *loop,
     srv->cfg = cfg;
     rtmpd_list_init(&srv->conns);
     rtmpd_list_init(&srv->flush_now);
-    rtmpd_list_init(&srv->flush_merged);
+    for (uint32_t i = 0; i < RTMPD_MERGE_SLOTS; i++)
+        rtmpd_list_init(&srv->merge_wheel[i]);
     rtmpd_list_init(&srv->closing);
     rtmpd_list_init(&srv->probed);
     rtmpd_list_init(&srv->bursts);
@@ -380,7 +409,9 @@ int rtmpd_server_init(struct rtmpd_server *srv, struct ev_loop *loop,
         if (m && (!merge || m < merge))
             merge = m;
     }
-    ev_timer_init(&srv->merge_timer, merge_timer_cb, merge / 1000.0, merge / 1000.0);
+    srv->merge_step_us = merge ? rtmpd_merge_step_us(merge) : 0;
+    ev_timer_init(&srv->merge_timer, merge_timer_cb, srv->merge_step_us / 1e6,
+                  srv->merge_step_us / 1e6);
     srv->merge_timer.data = srv;
     if (merge)
         ev_timer_start(loop, &srv->merge_timer);

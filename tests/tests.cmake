@@ -5,6 +5,7 @@ if(TARGET rtmpd_core)
   target_compile_definitions(test_config PRIVATE RTMPD_SOURCE_DIR="${CMAKE_SOURCE_DIR}")
   rtmpd_unit_test(test_bwprobe rtmpd_core)
   rtmpd_unit_test(test_log rtmpd_core)
+  rtmpd_unit_test(test_merge rtmpd_core)
 endif()
 
 # Integration tests: one ctest test per tests/integration/test_*.py, and per

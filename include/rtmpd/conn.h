@@ -83,7 +83,7 @@ struct rtmpd_conn {
 
     uint32_t merge_ms;            /* 0: flush every loop iteration */
     uint8_t urgent;               /* set while queueing what must not wait for a merge tick */
-    uint8_t flush_merged;         /* flush_link is on the server's merged list */
+    uint8_t flush_merged;         /* flush_link is on the server's merge wheel */
 
     /* Bandwidth probe (players only). */
     struct rtmpd_bw bw;

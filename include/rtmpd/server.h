@@ -41,6 +41,11 @@ struct rtmpd_server_stats {
     uint64_t gop_cache_evictions; /* caches emptied to stay within max_gop_cache_bytes */
 };
 
+/* Merge wheel: steps of at most RTMPD_MERGE_STEP_MAX_US; a window of up to
+ * 1000 ms (the largest queue.merge_ms) in steps of at least 1 ms fits. */
+#define RTMPD_MERGE_STEP_MAX_US 5000
+#define RTMPD_MERGE_SLOTS 1001
+
 struct rtmpd_server {
     struct ev_loop *loop;
     const struct rtmpd_config *cfg;
@@ -52,7 +57,11 @@ struct rtmpd_server {
     uint64_t next_id;
     struct rtmpd_list conns;
     struct rtmpd_list flush_now;    /* flushed before the loop blocks */
-    struct rtmpd_list flush_merged; /* flushed by the merge timer */
+    /* Merge windows (queue.merge_ms): a wheel of lists, one per tick of
+     * merge_step_us; a connection flushes at the ticks of its own phase. */
+    struct rtmpd_list merge_wheel[RTMPD_MERGE_SLOTS];
+    uint64_t merge_tick;            /* ticks of merge_timer so far */
+    uint32_t merge_step_us;         /* 0: no app has a merge window */
     struct rtmpd_list closing;      /* freed before the loop blocks */
     struct rtmpd_list probed;       /* connections whose bandwidth is sampled */
     struct rtmpd_list bursts;       /* connections with a burst being timed */
@@ -100,6 +109,20 @@ uint64_t rtmpd_server_now_us(const struct rtmpd_server *srv);
  * and a new player's first burst are; live frames are not).
  */
 void rtmpd_server_want_flush(struct rtmpd_server *srv, struct rtmpd_conn *c, int urgent);
+
+/*
+ * The merge wheel's step for the smallest merge window `min_ms` (1..1000):
+ * the window cut into equal steps of at most RTMPD_MERGE_STEP_MAX_US.
+ */
+uint32_t rtmpd_merge_step_us(uint32_t min_ms);
+
+/*
+ * The first tick after `tick` at which a connection flushing every `period`
+ * ticks (>= 1) at `phase` (< period) flushes: the tick t > `tick` with
+ * t % period == phase. Connections get phases in turn, so the writes of a
+ * window are spread evenly over it instead of all landing at one tick.
+ */
+uint64_t rtmpd_merge_due(uint64_t tick, uint32_t period, uint32_t phase);
 
 /* Times `c`'s burst until it is delivered (bandwidth probe). */
 void rtmpd_server_want_burst_check(struct rtmpd_server *srv, struct rtmpd_conn *c);
