@@ -388,7 +388,10 @@ void rtmpd_conn_flush(struct rtmpd_conn *c)
             burst_t0 = (uint64_t)(ev_time() * 1e6);
             burst = conn_tcp_info(c, &ti) == 0;
         }
-        ssize_t w = writev(c->fd, iov, n);
+        /* sendmsg, not writev: the socket call goes straight to the
+         * protocol, without the file layer's checks on every write. */
+        struct msghdr mh = { .msg_iov = iov, .msg_iovlen = (size_t)n };
+        ssize_t w = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
         if (w < 0) {
             if (errno == EINTR)
                 continue;

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "rtmpd/conn.h"
@@ -200,9 +201,23 @@ uint64_t rtmpd_merge_due(uint64_t tick, uint32_t period, uint32_t phase)
     return next + (phase + period - next % period) % period;
 }
 
+uint32_t rtmpd_merge_phases(uint64_t work_us, uint32_t steps)
+{
+    uint64_t n = (work_us + RTMPD_MERGE_BURST_US - 1) / RTMPD_MERGE_BURST_US;
+    return n < 1 ? 1 : n > steps ? steps : (uint32_t)n;
+}
+
+uint32_t rtmpd_merge_phase(uint64_t id, uint32_t period, uint32_t phases)
+{
+    if (phases > period)
+        phases = period;
+    if (phases < 1)
+        phases = 1;
+    return (uint32_t)(id % phases) * period / phases;
+}
+
 /* The wheel slot of `c`'s next flush: every merge_ms (in whole steps), at
- * a phase taken from its id, so consecutive connections flush at
- * consecutive ticks. */
+ * its phase. */
 static struct rtmpd_list *merge_slot(struct rtmpd_server *srv, const struct rtmpd_conn *c)
 {
     uint32_t period = (uint32_t)((uint64_t)c->merge_ms * 1000 / srv->merge_step_us);
@@ -210,7 +225,8 @@ static struct rtmpd_list *merge_slot(struct rtmpd_server *srv, const struct rtmp
         period = 1;
     if (period > RTMPD_MERGE_SLOTS - 1)
         period = RTMPD_MERGE_SLOTS - 1;
-    uint64_t due = rtmpd_merge_due(srv->merge_tick, period, (uint32_t)(c->id % period));
+    uint32_t phase = rtmpd_merge_phase(c->id, period, srv->merge_phases);
+    uint64_t due = rtmpd_merge_due(srv->merge_tick, period, phase);
     return &srv->merge_wheel[due % RTMPD_MERGE_SLOTS];
 }
 
@@ -274,8 +290,21 @@ static void merge_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
     (void)loop;
     (void)revents;
     struct rtmpd_server *srv = w->data;
-    srv->merge_tick++;
-    flush_list(&srv->merge_wheel[srv->merge_tick % RTMPD_MERGE_SLOTS]);
+    struct rtmpd_list *slot = &srv->merge_wheel[++srv->merge_tick % RTMPD_MERGE_SLOTS];
+    if (!rtmpd_list_empty(slot)) {
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        flush_list(slot);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        srv->merge_work_us += (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000 +
+                                         (t1.tv_nsec - t0.tv_nsec) / 1000);
+    }
+    /* Once a window: as many phases as the time its writes took asks for. */
+    if (srv->merge_tick % srv->merge_steps == 0) {
+        srv->merge_work_avg_us = (3 * srv->merge_work_avg_us + srv->merge_work_us) / 4;
+        srv->merge_work_us = 0;
+        srv->merge_phases = rtmpd_merge_phases(srv->merge_work_avg_us, srv->merge_steps);
+    }
 }
 
 static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
@@ -410,6 +439,8 @@ int rtmpd_server_init(struct rtmpd_server *srv, struct ev_loop *loop,
             merge = m;
     }
     srv->merge_step_us = merge ? rtmpd_merge_step_us(merge) : 0;
+    srv->merge_steps = merge ? merge * 1000 / srv->merge_step_us : 1;
+    srv->merge_phases = 1;
     ev_timer_init(&srv->merge_timer, merge_timer_cb, srv->merge_step_us / 1e6,
                   srv->merge_step_us / 1e6);
     srv->merge_timer.data = srv;

@@ -45,6 +45,8 @@ struct rtmpd_server_stats {
  * 1000 ms (the largest queue.merge_ms) in steps of at least 1 ms fits. */
 #define RTMPD_MERGE_STEP_MAX_US 5000
 #define RTMPD_MERGE_SLOTS 1001
+/* The writes of one tick should take at most about this long. */
+#define RTMPD_MERGE_BURST_US 5000
 
 struct rtmpd_server {
     struct ev_loop *loop;
@@ -58,10 +60,15 @@ struct rtmpd_server {
     struct rtmpd_list conns;
     struct rtmpd_list flush_now;    /* flushed before the loop blocks */
     /* Merge windows (queue.merge_ms): a wheel of lists, one per tick of
-     * merge_step_us; a connection flushes at the ticks of its own phase. */
+     * merge_step_us; a connection flushes at the ticks of its own phase,
+     * one of merge_phases spread over its window. */
     struct rtmpd_list merge_wheel[RTMPD_MERGE_SLOTS];
     uint64_t merge_tick;            /* ticks of merge_timer so far */
     uint32_t merge_step_us;         /* 0: no app has a merge window */
+    uint32_t merge_steps;           /* steps in the smallest window */
+    uint32_t merge_phases;          /* 1..merge_steps, from the time writes take */
+    uint64_t merge_work_us;         /* spent writing in this window so far */
+    uint64_t merge_work_avg_us;     /* per window, smoothed */
     struct rtmpd_list closing;      /* freed before the loop blocks */
     struct rtmpd_list probed;       /* connections whose bandwidth is sampled */
     struct rtmpd_list bursts;       /* connections with a burst being timed */
@@ -119,10 +126,25 @@ uint32_t rtmpd_merge_step_us(uint32_t min_ms);
 /*
  * The first tick after `tick` at which a connection flushing every `period`
  * ticks (>= 1) at `phase` (< period) flushes: the tick t > `tick` with
- * t % period == phase. Connections get phases in turn, so the writes of a
- * window are spread evenly over it instead of all landing at one tick.
+ * t % period == phase.
  */
 uint64_t rtmpd_merge_due(uint64_t tick, uint32_t period, uint32_t phase);
+
+/*
+ * How many phases a window of `steps` ticks is cut into when writing all
+ * its connections takes `work_us`: enough that one tick's writes take at
+ * most RTMPD_MERGE_BURST_US, and no more (1..steps). One phase is cheapest:
+ * each tick that writes wakes the peers anew; more phases bound how long
+ * the last connection of a burst waits for the others.
+ */
+uint32_t rtmpd_merge_phases(uint64_t work_us, uint32_t steps);
+
+/*
+ * The phase (< period) of connection `id` flushing every `period` ticks
+ * when windows are cut into `phases`: connections take the phases in turn,
+ * and the phases are spread evenly over the period.
+ */
+uint32_t rtmpd_merge_phase(uint64_t id, uint32_t period, uint32_t phases);
 
 /* Times `c`'s burst until it is delivered (bandwidth probe). */
 void rtmpd_server_want_burst_check(struct rtmpd_server *srv, struct rtmpd_conn *c);

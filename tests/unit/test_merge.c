@@ -41,24 +41,60 @@ static void merge_due_is_next_tick_of_phase(void **state)
     assert_int_equal(rtmpd_merge_due(big + 3, 8, 3), big + 11);
 }
 
-/* Consecutive connections (ids n, n+1, ...) with a data arriving at the same
- * tick flush at consecutive ticks: a window's writes are spread over it. */
+/* Phases follow the time a window's writes take: one phase (every
+ * connection at the same tick, the fewest wakeups) until the writes take
+ * longer than a burst may, then as many as keep each tick's share within
+ * it, never more than the window has steps. */
+static void merge_phases_follow_the_work(void **state)
+{
+    (void)state;
+    assert_int_equal(rtmpd_merge_phases(0, 8), 1);
+    assert_int_equal(rtmpd_merge_phases(RTMPD_MERGE_BURST_US, 8), 1);
+    assert_int_equal(rtmpd_merge_phases(RTMPD_MERGE_BURST_US + 1, 8), 2);
+    assert_int_equal(rtmpd_merge_phases(4 * RTMPD_MERGE_BURST_US, 8), 4);
+    assert_int_equal(rtmpd_merge_phases(100 * RTMPD_MERGE_BURST_US, 8), 8);
+    assert_int_equal(rtmpd_merge_phases(100 * RTMPD_MERGE_BURST_US, 1), 1);
+    for (uint64_t work = 0; work < 50000; work += 777) {
+        uint32_t n = rtmpd_merge_phases(work, 8);
+        assert_true(n >= 1 && n <= 8);
+        assert_true(n == 8 || work <= (uint64_t)n * RTMPD_MERGE_BURST_US);
+    }
+}
+
+/* Consecutive connections (ids n, n+1, ...) whose data arrives at the same
+ * tick flush spread evenly over the window's phases, the phases evenly
+ * over the window; with one phase, all at once. */
 static void merge_phases_spread_a_window(void **state)
 {
     (void)state;
-    uint32_t period = 8;
-    uint32_t per_tick[8] = { 0 };
-    for (uint64_t id = 100; id < 100 + 2000; id++) {
-        uint64_t due = rtmpd_merge_due(77, period, (uint32_t)(id % period));
-        per_tick[due - 78]++;
+    const uint32_t period = 8;
+    for (uint32_t phases = 1; phases <= 12; phases++) {
+        uint32_t per_tick[8] = { 0 };
+        for (uint64_t id = 100; id < 100 + 2400; id++) {
+            uint32_t ph = rtmpd_merge_phase(id, period, phases);
+            assert_true(ph < period);
+            uint64_t due = rtmpd_merge_due(77, period, ph);
+            per_tick[due - 78]++;
+        }
+        uint32_t used = phases < period ? phases : period, busy = 0;
+        for (uint32_t i = 0; i < period; i++) {
+            if (per_tick[i]) {
+                busy++;
+                assert_true(per_tick[i] == 2400 / used ||
+                            per_tick[i] == (2400 + used - 1) / used);
+            }
+        }
+        assert_int_equal(busy, used);
     }
-    for (uint32_t i = 0; i < period; i++)
-        assert_int_equal(per_tick[i], 250);
+    /* Two phases of an 8-step window are half a window apart. */
+    assert_int_equal(rtmpd_merge_phase(10, 8, 2), 0);
+    assert_int_equal(rtmpd_merge_phase(11, 8, 2), 4);
 }
 
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(merge_step_fits_every_window),
     cmocka_unit_test(merge_due_is_next_tick_of_phase),
+    cmocka_unit_test(merge_phases_follow_the_work),
     cmocka_unit_test(merge_phases_spread_a_window),
 };
 RTMPD_TEST_MAIN(tests)
