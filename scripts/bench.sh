@@ -315,6 +315,51 @@ EOF
   fi
 }
 
+# --- the physical floor: iperf3 over loopback ---------------------------------
+
+# measure_floors ROUND: iperf3 at the 2000-player rate and at each scenario's
+# own rate (CPU per Gb/s depends on the rate, so each row is compared with
+# the floor nearest its rate). Run once per round, like the servers: the
+# floor moves with the machine's noise too, and the report takes medians.
+measure_floors() {
+  local round=$1 np rate_mbps port fdir ipid i bitrate_kbps floor_list s n
+  bitrate_kbps=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["publish"]["file_bitrate_kbps"])' \
+    "$out_dir/runs/${scenarios[0]%% *}__rtmpd__r1/idle.bench.json") ||
+    fail "cannot read the media bit rate from rtmpbench's JSON"
+  floor_list=("$floor_players")
+  for s in "${scenarios[@]}"; do
+    read -r _ n _ _ <<<"$s"
+    [[ " ${floor_list[*]} " == *" $n "* ]] || floor_list+=("$n")
+  done
+  for np in "${floor_list[@]}"; do
+    rate_mbps=$(python3 -c "print(round($np * $bitrate_kbps / 1000.0))")
+    port=$(free_port)
+    fdir=$out_dir/runs/floor_${np}__r${round}
+    mkdir -p "$fdir"
+    say "floor r$round: iperf3 at $rate_mbps Mb/s ($np players' worth), 128 KiB writes, receiver cpu $load_cpu, sender cpu $server_cpu, ${floor_s} s"
+    taskset -c "$load_cpu" iperf3 -s -1 -p "$port" -B 127.0.0.1 >"$fdir/iperf3_server.log" 2>&1 </dev/null &
+    ipid=$!
+    pids+=("$ipid")
+    for ((i = 0; i < 100; i++)); do
+      listening "$port" && break
+      kill -0 "$ipid" 2>/dev/null || break
+      sleep 0.1
+    done
+    listening "$port" || fail "iperf3 -s did not listen on port $port: $(cat "$fdir/iperf3_server.log")"
+    python3 "$here/scripts/bench_run.py" iperf --out "$fdir/floor.json" --rate-mbps "$rate_mbps" \
+      --seconds "$floor_s" --port "$port" --client-cpu "$server_cpu" ||
+      fail "the iperf3 floor run failed"
+    python3 - "$fdir/floor.json" "$np" "$round" <<'PY'
+import json, sys
+j = json.load(open(sys.argv[1]))
+j["players_equivalent"] = int(sys.argv[2])
+j["round"] = int(sys.argv[3])
+json.dump(j, open(sys.argv[1], "w"), indent=1)
+PY
+    stop_pid "$ipid"
+  done
+}
+
 # --- the runs ---------------------------------------------------------------
 
 rm -rf "$out_dir/runs"
@@ -407,44 +452,7 @@ for s in "${scenarios[@]}"; do
     say "$run: $(python3 "$here/scripts/bench_report.py" --brief "$rdir" 2>&1)"
   done
 done
-done
-
-# --- the physical floor: iperf3 over loopback ---------------------------------
-
-bitrate_kbps=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["publish"]["file_bitrate_kbps"])' \
-  "$out_dir/runs/${scenarios[0]%% *}__rtmpd__r1/idle.bench.json") ||
-  fail "cannot read the media bit rate from rtmpbench's JSON"
-# The 2000-player rate, and each scenario's own rate (CPU per Gb/s depends
-# on the rate, so each row is compared with the floor nearest its rate).
-floor_list=("$floor_players")
-for s in "${scenarios[@]}"; do
-  read -r _ n _ _ <<<"$s"
-  [[ " ${floor_list[*]} " == *" $n "* ]] || floor_list+=("$n")
-done
-for np in "${floor_list[@]}"; do
-  rate_mbps=$(python3 -c "print(round($np * $bitrate_kbps / 1000.0))")
-  port=$(free_port)
-  fdir=$out_dir/runs/floor_$np
-  mkdir -p "$fdir"
-  say "floor: iperf3 at $rate_mbps Mb/s ($np players' worth), 128 KiB writes, receiver cpu $load_cpu, sender cpu $server_cpu, ${floor_s} s"
-  taskset -c "$load_cpu" iperf3 -s -1 -p "$port" -B 127.0.0.1 >"$fdir/iperf3_server.log" 2>&1 </dev/null &
-  ipid=$!
-  pids+=("$ipid")
-  for ((i = 0; i < 100; i++)); do
-    listening "$port" && break
-    kill -0 "$ipid" 2>/dev/null || break
-    sleep 0.1
-  done
-  listening "$port" || fail "iperf3 -s did not listen on port $port: $(cat "$fdir/iperf3_server.log")"
-  python3 "$here/scripts/bench_run.py" iperf --out "$fdir/floor.json" --rate-mbps "$rate_mbps" \
-    --seconds "$floor_s" --port "$port" --client-cpu "$server_cpu" ||
-    fail "the iperf3 floor run failed"
-  python3 - "$fdir/floor.json" "$np" <<'EOF'
-import json, sys
-j = json.load(open(sys.argv[1])); j["players_equivalent"] = int(sys.argv[2])
-json.dump(j, open(sys.argv[1], "w"), indent=1)
-EOF
-  stop_pid "$ipid"
+measure_floors "$round"
 done
 
 # --- report -----------------------------------------------------------------

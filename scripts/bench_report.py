@@ -294,6 +294,33 @@ def aggregate(group):
     return row
 
 
+FLOOR_NUMERIC = ["sent_mbps", "sender_cpu_pct", "sender_cpu_pct_per_gbps",
+                 "sender_cpu_pct_per_gbps_sampled", "receiver_cpu_pct"]
+
+
+def aggregate_floors(floors):
+    """One floor per rate: the medians of its rounds, with the range."""
+    by = {}
+    for f in floors:
+        by.setdefault(f.get("players_equivalent") or 0, []).append(f)
+    out = []
+    for n in sorted(by):
+        group = by[n]
+        row = dict(group[0])
+        row.pop("round", None)
+        row["rounds"] = len(group)
+        if len(group) > 1:
+            for k in FLOOR_NUMERIC:
+                v = median(f.get(k) for f in group)
+                row[k] = rnd(v, 3) if isinstance(v, float) else v
+            per = [f.get("sender_cpu_pct_per_gbps") for f in group
+                   if f.get("sender_cpu_pct_per_gbps") is not None]
+            row["sender_cpu_pct_per_gbps_range"] = [min(per), max(per)] if per else None
+            row["per_round"] = [{k: f.get(k) for k in ["round"] + FLOOR_NUMERIC} for f in group]
+        out.append(row)
+    return out
+
+
 def build(runs_dir, rtmpd_bin):
     global META
     META = load(os.path.join(runs_dir, "meta.json")) or {}
@@ -324,7 +351,7 @@ def build(runs_dir, rtmpd_bin):
     for r in sorted(raw, key=key):
         groups.setdefault((r["scenario"], r["server"]), []).append(r)
     rows = [aggregate(g) for g in groups.values()]
-    floors.sort(key=lambda f: f.get("players_equivalent") or 0)
+    floors = aggregate_floors(floors)
     for r in rows:
         f = pick_floor(floors, r.get("mbps_window"))
         r["floor_mbps"] = f.get("sent_mbps") if f else None
@@ -500,12 +527,15 @@ def table_md(res):
                    "the per-round ratios, notes are tagged by round." % reps)
     out.append("")
     for f in res["floor"]:
+        rng = f.get("sender_cpu_pct_per_gbps_range")
+        rounds = (" (median of %d rounds, range %s–%s)" % (f["rounds"], f1(rng[0], 2), f1(rng[1], 2))
+                  if rng and f.get("rounds", 1) > 1 else "")
         out.append("Floor (iperf3, loopback, 1 TCP stream, 128 KiB writes, %s players' worth): "
-                   "%.0f Mb/s sent, sender %s %% CPU = **%s %% CPU per Gb/s** "
+                   "%.0f Mb/s sent, sender %s %% CPU = **%s %% CPU per Gb/s**%s "
                    "(sampled from /proc: %s %%/Gb/s); receiver %s %% CPU." % (
                        f.get("players_equivalent"), f.get("sent_mbps") or 0,
                        f1(f.get("sender_cpu_pct")), f1(f.get("sender_cpu_pct_per_gbps"), 2),
-                       f1(f.get("sender_cpu_pct_per_gbps_sampled"), 2),
+                       rounds, f1(f.get("sender_cpu_pct_per_gbps_sampled"), 2),
                        f1(f.get("receiver_cpu_pct"))))
     t = res.get("targets")
     if t:
@@ -559,7 +589,7 @@ def docs_md(res, table):
     lines.append("scripts/bench.sh --quick        # ~3 minutes: 100 and 500 players, 100x10, short churn")
     lines.append("scripts/bench.sh                # full run (~13 minutes): adds 2000 players, 30 s windows")
     lines.append("scripts/bench.sh --write-docs   # full run, then rewrite this file")
-    lines.append("scripts/bench.sh --repeat 3     # 3 rounds, medians (~35 minutes): for a noisy machine")
+    lines.append("scripts/bench.sh --repeat 3     # 3 rounds, medians (~37 minutes; the iperf3 floor too): for a noisy machine")
     lines.append("scripts/bench.sh --only one_2000,churn   # some scenarios only")
     lines.append("RTMPD_BIN=/path/rtmpd scripts/bench.sh --no-build   # measure another build")
     lines.append("```")
