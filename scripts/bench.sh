@@ -235,6 +235,18 @@ listening() {  # listening PORT: true when a TCP socket listens on 127.0.0.1:POR
   [ -n "$(ss -Hltn "sport = :$1" 2>/dev/null)" ]
 }
 
+# wait_listening PORT PID: waits up to 10 s for PORT to listen; false when it
+# does not, or when PID exits first.
+wait_listening() {
+  local port=$1 pid=$2 i
+  for ((i = 0; i < 100; i++)); do
+    listening "$port" && return 0
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  listening "$port"
+}
+
 # start_server KIND DIR: starts rtmpd / rtmpd_mergeN / nginx_rtmp pinned to
 # server_cpu; sets server_pid and server_port, server_log.
 start_server() {
@@ -301,12 +313,7 @@ EOF
         </dev/null >"$dir/stdout.log" 2>&1 &
       server_pid=$!
       pids+=("$server_pid")
-      for ((i = 0; i < 100; i++)); do
-        listening "$server_port" && break
-        kill -0 "$server_pid" 2>/dev/null || break
-        sleep 0.1
-      done
-      listening "$server_port" || server_port=""
+      wait_listening "$server_port" "$server_pid" || server_port=""
       ;;
     *) fail "unknown server kind $kind" ;;
   esac
@@ -322,7 +329,7 @@ EOF
 # the floor nearest its rate). Run once per round, like the servers: the
 # floor moves with the machine's noise too, and the report takes medians.
 measure_floors() {
-  local round=$1 np rate_mbps port fdir ipid i bitrate_kbps floor_list s n
+  local round=$1 np rate_mbps port fdir ipid bitrate_kbps floor_list s n
   bitrate_kbps=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["publish"]["file_bitrate_kbps"])' \
     "$out_dir/runs/${scenarios[0]%% *}__rtmpd__r1/idle.bench.json") ||
     fail "cannot read the media bit rate from rtmpbench's JSON"
@@ -340,12 +347,7 @@ measure_floors() {
     taskset -c "$load_cpu" iperf3 -s -1 -p "$port" -B 127.0.0.1 >"$fdir/iperf3_server.log" 2>&1 </dev/null &
     ipid=$!
     pids+=("$ipid")
-    for ((i = 0; i < 100; i++)); do
-      listening "$port" && break
-      kill -0 "$ipid" 2>/dev/null || break
-      sleep 0.1
-    done
-    listening "$port" || fail "iperf3 -s did not listen on port $port: $(cat "$fdir/iperf3_server.log")"
+    wait_listening "$port" "$ipid" || fail "iperf3 -s did not listen on port $port: $(cat "$fdir/iperf3_server.log")"
     python3 "$here/scripts/bench_run.py" iperf --out "$fdir/floor.json" --rate-mbps "$rate_mbps" \
       --seconds "$floor_s" --port "$port" --client-cpu "$server_cpu" ||
       fail "the iperf3 floor run failed"
