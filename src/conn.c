@@ -515,7 +515,7 @@ void rtmpd_conn_free(struct rtmpd_conn *c)
     }
     free(c->q);
     rtmpd_list_remove(&c->link);
-    rtmpd_list_remove(&c->flush_link);
+    rtmpd_server_unflush(c->srv, c);
     rtmpd_list_remove(&c->close_link);
     rtmpd_list_remove(&c->probe_link);
     rtmpd_list_remove(&c->burst_link);

@@ -230,6 +230,13 @@ static struct rtmpd_list *merge_slot(struct rtmpd_server *srv, const struct rtmp
     return &srv->merge_wheel[due % RTMPD_MERGE_SLOTS];
 }
 
+void rtmpd_server_unflush(struct rtmpd_server *srv, struct rtmpd_conn *c)
+{
+    if (c->flush_merged && !rtmpd_list_empty(&c->flush_link))
+        srv->merge_waiting--;
+    rtmpd_list_remove(&c->flush_link);
+}
+
 void rtmpd_server_want_flush(struct rtmpd_server *srv, struct rtmpd_conn *c, int urgent)
 {
     int merged = c->merge_ms && srv->merge_step_us && !urgent;
@@ -238,24 +245,32 @@ void rtmpd_server_want_flush(struct rtmpd_server *srv, struct rtmpd_conn *c, int
     if (!rtmpd_list_empty(&c->flush_link)) {
         if (merged || !c->flush_merged)
             return;
-        rtmpd_list_remove(&c->flush_link); /* promoted out of the merge window */
+        rtmpd_server_unflush(srv, c); /* promoted out of the merge window */
     }
     c->flush_merged = (uint8_t)merged;
-    rtmpd_list_insert_tail(merged ? merge_slot(srv, c) : &srv->flush_now, &c->flush_link);
+    if (!merged) {
+        rtmpd_list_insert_tail(&srv->flush_now, &c->flush_link);
+        return;
+    }
+    /* The timer runs only while someone waits on the wheel: an idle server
+     * does not wake every step. Restarted, it ticks one step from now. */
+    if (srv->merge_waiting++ == 0 && !ev_is_active(&srv->merge_timer))
+        ev_timer_again(srv->loop, &srv->merge_timer);
+    rtmpd_list_insert_tail(merge_slot(srv, c), &c->flush_link);
 }
 
 void rtmpd_server_want_close(struct rtmpd_server *srv, struct rtmpd_conn *c)
 {
-    rtmpd_list_remove(&c->flush_link);
+    rtmpd_server_unflush(srv, c);
     if (rtmpd_list_empty(&c->close_link))
         rtmpd_list_insert_tail(&srv->closing, &c->close_link);
 }
 
-static void flush_list(struct rtmpd_list *head)
+static void flush_list(struct rtmpd_server *srv, struct rtmpd_list *head)
 {
     while (!rtmpd_list_empty(head)) {
         struct rtmpd_conn *c = rtmpd_container_of(head->next, struct rtmpd_conn, flush_link);
-        rtmpd_list_remove(&c->flush_link);
+        rtmpd_server_unflush(srv, c);
         rtmpd_conn_flush(c);
     }
 }
@@ -273,13 +288,13 @@ static void close_pending(struct rtmpd_server *srv)
 
 /* The loop's safe point: runs before it blocks, after every callback of the
  * iteration. Closes first (closing may queue notices to others), then
- * writes everything queued in this iteration, one writev per connection. */
+ * writes everything queued in this iteration, one sendmsg per connection. */
 static void prepare_cb(struct ev_loop *loop, ev_prepare *w, int revents)
 {
     (void)revents;
     struct rtmpd_server *srv = w->data;
     close_pending(srv);
-    flush_list(&srv->flush_now);
+    flush_list(srv, &srv->flush_now);
     close_pending(srv);
     if (srv->stopping && srv->nconns == 0)
         ev_break(loop, EVBREAK_ALL);
@@ -294,7 +309,7 @@ static void merge_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
     if (!rtmpd_list_empty(slot)) {
         struct timespec t0, t1;
         clock_gettime(CLOCK_MONOTONIC, &t0);
-        flush_list(slot);
+        flush_list(srv, slot);
         clock_gettime(CLOCK_MONOTONIC, &t1);
         srv->merge_work_us += (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000 +
                                          (t1.tv_nsec - t0.tv_nsec) / 1000);
@@ -305,6 +320,8 @@ static void merge_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
         srv->merge_work_us = 0;
         srv->merge_phases = rtmpd_merge_phases(srv->merge_work_avg_us, srv->merge_steps);
     }
+    if (srv->merge_waiting == 0)
+        ev_timer_stop(loop, w);
 }
 
 static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
@@ -393,7 +410,7 @@ void rtmpd_server_stop(struct rtmpd_server *srv)
             rtmpd_conn_close_after_flush(c, "server shutting down");
     }
     for (uint32_t i = 0; i < RTMPD_MERGE_SLOTS; i++)
-        flush_list(&srv->merge_wheel[i]);
+        flush_list(srv, &srv->merge_wheel[i]);
     ev_timer_start(srv->loop, &srv->stop_timer);
 }
 
@@ -443,9 +460,7 @@ int rtmpd_server_init(struct rtmpd_server *srv, struct ev_loop *loop,
     srv->merge_phases = 1;
     ev_timer_init(&srv->merge_timer, merge_timer_cb, srv->merge_step_us / 1e6,
                   srv->merge_step_us / 1e6);
-    srv->merge_timer.data = srv;
-    if (merge)
-        ev_timer_start(loop, &srv->merge_timer);
+    srv->merge_timer.data = srv; /* started by the first merged flush */
 
     ev_timer_init(&srv->tick, tick_cb, 1., 1.);
     srv->tick.data = srv;

@@ -142,7 +142,7 @@ json_t *rtmpd_stats_server(struct rtmpd_server *srv)
 {
     struct counts n = count_conns(srv);
     return json_pack("{s:s, s:f, s:{s:i, s:i, s:i, s:i, s:i}, s:I, s:I, s:I, s:I, s:I, s:I, "
-                     "s:i, s:{s:I, s:I, s:I}, s:f, s:I}",
+                     "s:i, s:{s:I, s:I, s:I}, s:{s:i, s:i, s:I, s:i}, s:f, s:I}",
                      "version", RTMPD_VERSION,
                      "uptime_s", seconds_since(srv, srv->started_us),
                      "connections",
@@ -160,6 +160,11 @@ json_t *rtmpd_stats_server(struct rtmpd_server *srv)
                      "bytes", (json_int_t)srv->stats.gop_cache_bytes,
                      "max_bytes", (json_int_t)srv->cfg->limits.max_gop_cache_bytes,
                      "evictions", (json_int_t)srv->stats.gop_cache_evictions,
+                     "merge",
+                     "step_us", (int)srv->merge_step_us,
+                     "phases", (int)srv->merge_phases,
+                     "window_write_us", (json_int_t)srv->merge_work_avg_us,
+                     "waiting", (int)srv->merge_waiting,
                      "cpu_s", cpu_seconds(),
                      "rss_bytes", (json_int_t)rss_bytes());
 }
@@ -395,6 +400,14 @@ void rtmpd_stats_metrics(struct rtmpd_server *srv, struct rtmpd_buf *b)
     series(b, "rtmpd_gop_cache_evictions_total", "counter",
            "GOP caches emptied to keep all of them within limits.max_gop_cache_bytes.",
            x->gop_cache_evictions);
+    series(b, "rtmpd_merge_phases", "gauge",
+           "Phases each merge window's writes are spread over (1: one burst per window).",
+           srv->merge_phases);
+    family(b, "rtmpd_merge_window_write_seconds", "gauge",
+           "Time the writes of one merge window take, smoothed over windows.");
+    put(b, "rtmpd_merge_window_write_seconds %.6f\n", srv->merge_work_avg_us / 1e6);
+    series(b, "rtmpd_merge_waiting_connections", "gauge",
+           "Connections whose queued frames wait for their merge tick.", srv->merge_waiting);
 
     /* Per stream, sorted by key so scrapes are stable. */
     struct stream_list l = { NULL, 0, 0 };

@@ -69,6 +69,7 @@ struct rtmpd_server {
     uint32_t merge_phases;          /* 1..merge_steps, from the time writes take */
     uint64_t merge_work_us;         /* spent writing in this window so far */
     uint64_t merge_work_avg_us;     /* per window, smoothed */
+    uint32_t merge_waiting;         /* connections on the wheel; the timer runs while > 0 */
     struct rtmpd_list closing;      /* freed before the loop blocks */
     struct rtmpd_list probed;       /* connections whose bandwidth is sampled */
     struct rtmpd_list bursts;       /* connections with a burst being timed */
@@ -116,6 +117,9 @@ uint64_t rtmpd_server_now_us(const struct rtmpd_server *srv);
  * and a new player's first burst are; live frames are not).
  */
 void rtmpd_server_want_flush(struct rtmpd_server *srv, struct rtmpd_conn *c, int urgent);
+
+/* Takes `c` off the list it waits on to be flushed, if any. */
+void rtmpd_server_unflush(struct rtmpd_server *srv, struct rtmpd_conn *c);
 
 /*
  * The merge wheel's step for the smallest merge window `min_ms` (1..1000):

@@ -16,13 +16,25 @@ merge window, where the players must still get every frame in order and
 the latency must show the window: about half of it on the median (frames
 wait for their player's next tick) and not much more than all of it at p99
 (every player is flushed once a window).
+
+Around each run, the idle server must not wake up more than its 1 s and
+0.5 s housekeeping timers ask (at most 20 wakeups in 2 s, counted as
+voluntary context switches): the merge timer runs only while players wait
+for their tick, so it is stopped before the first player and again after the
+last. While the players run, GET /api/v1/server reports the merge state
+(step 5000 us for a 40 ms window, phases, write time per window, players
+waiting) and /metrics the same as rtmpd_merge_* series.
 """
 
 import json
 import os
+import re
+import subprocess
 import tempfile
+import time
 
-from harness import DEFAULT_APP, RTMPBENCH, Server, check, log, main, media, run
+from harness import DEFAULT_APP, RTMPBENCH, Server, check, log, main, media
+from http_helpers import get_json, request
 
 PLAYERS = 20
 SECONDS = 6
@@ -39,17 +51,26 @@ def one_run(merge_ms):
     src = media("h264_360p_gop1.flv")
     app = dict(DEFAULT_APP)
     app["queue"] = dict(app.get("queue", {}), merge_ms=merge_ms)
-    with Server(apps=[app]) as srv, tempfile.TemporaryDirectory() as d:
+    with Server(settings={"http": {"listen": ["127.0.0.1:0"]}}, apps=[app]) as srv, \
+            tempfile.TemporaryDirectory() as d:
+        check_idle(srv, "before any player")
         out = os.path.join(d, "result.json")
         url = srv.url("bench")
-        r = run([RTMPBENCH, "--publish", url, "--play", url, "--file", src,
-                 "-n", str(PLAYERS), "--duration", str(SECONDS), "--warmup", "1",
-                 "--json", out, "--quiet"], timeout=60)
-        log("rtmpbench: " + r.stdout.strip())
-        if r.stderr.strip():
-            log("rtmpbench stderr: " + r.stderr.strip()[-2000:])
+        bench = subprocess.Popen([RTMPBENCH, "--publish", url, "--play", url, "--file", src,
+                                  "-n", str(PLAYERS), "--duration", str(SECONDS), "--warmup", "1",
+                                  "--json", out, "--quiet"],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(SECONDS / 2)
+        check_merge_state(srv, merge_ms)
+        stdout, stderr = bench.communicate(timeout=60)
+        log("rtmpbench: " + stdout.strip())
+        if stderr.strip():
+            log("rtmpbench stderr: " + stderr.strip()[-2000:])
+        check(bench.returncode == 0, "rtmpbench exited with 0 (%d)" % bench.returncode)
         with open(out) as f:
             res = json.load(f)
+        time.sleep(0.5)
+        check_idle(srv, "after the last player")
 
     pub = res["publish"]
     check(pub["publishing"] == 1 and pub["failed"] == 0 and pub["detail"][0]["status"] == "ok",
@@ -102,6 +123,54 @@ def one_run(merge_ms):
     check(ttff["count"] == PLAYERS and ttff["p50"] is not None,
           "time to first frame measured for every player (%d, p50 %s ms)" %
           (ttff["count"], ttff["p50"]))
+
+
+def wakeups(pid):
+    with open("/proc/%d/status" % pid) as f:
+        return int(re.search(r"^voluntary_ctxt_switches:\s+(\d+)", f.read(), re.M).group(1))
+
+
+def check_idle(srv, when):
+    """An idle rtmpd sleeps in epoll_wait between its housekeeping timers
+    (1 s and 0.5 s): ~6 wakeups in 2 s. A merge timer left ticking every
+    5 ms would add ~400."""
+    w0 = wakeups(srv.proc.pid)
+    time.sleep(2)
+    n = wakeups(srv.proc.pid) - w0
+    check(n <= 20, "idle %s: rtmpd woke up %d times in 2 s (at most 20)" % (when, n))
+
+
+def metric(text, name):
+    m = re.search(r"^%s ([0-9.e+-]+)$" % name, text, re.M)
+    return float(m.group(1)) if m else None
+
+
+def check_merge_state(srv, merge_ms):
+    status, doc, _ = get_json(srv.http_port, "/api/v1/server")
+    merge = (doc or {}).get("merge") or {}
+    log("GET /api/v1/server merge: %s" % merge)
+    _, _, body = request(srv.http_port, "GET", "/metrics")
+    text = body.decode()
+    series = {n: metric(text, n) for n in ("rtmpd_merge_phases", "rtmpd_merge_window_write_seconds",
+                                           "rtmpd_merge_waiting_connections")}
+    log("/metrics: %s" % series)
+    check(status == 200 and set(merge) == {"step_us", "phases", "window_write_us", "waiting"},
+          "GET /api/v1/server has the merge state (%s)" % sorted(merge))
+    check(None not in series.values(), "/metrics has the rtmpd_merge_* series")
+    if merge_ms:
+        check(merge["step_us"] == 5000 and merge["phases"] >= 1 and
+              merge["window_write_us"] > 0 and 0 <= merge["waiting"] <= PLAYERS + 1,
+              "with a %d ms window: step 5000 us, %d phase(s), %d us of writes per window, "
+              "%d connections waiting" % (merge_ms, merge["phases"], merge["window_write_us"],
+                                          merge["waiting"]))
+        check(series["rtmpd_merge_phases"] == merge["phases"] and
+              series["rtmpd_merge_window_write_seconds"] > 0,
+              "/metrics agrees: %g phase(s), %g s of writes per window" %
+              (series["rtmpd_merge_phases"], series["rtmpd_merge_window_write_seconds"]))
+    else:
+        check(merge["step_us"] == 0 and merge["waiting"] == 0 and
+              series["rtmpd_merge_waiting_connections"] == 0,
+              "without a merge window: step 0, nobody waits (%s)" % merge)
 
 
 main(test)
