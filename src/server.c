@@ -270,6 +270,15 @@ static void flush_list(struct rtmpd_server *srv, struct rtmpd_list *head)
 {
     while (!rtmpd_list_empty(head)) {
         struct rtmpd_conn *c = rtmpd_container_of(head->next, struct rtmpd_conn, flush_link);
+        /* Each write in between evicts the next connections' state: fetch
+         * the one after next, and the next one's queue head, ahead. */
+        struct rtmpd_list *n1 = c->flush_link.next;
+        if (n1 != head) {
+            const struct rtmpd_conn *nc = rtmpd_container_of(n1, struct rtmpd_conn, flush_link);
+            __builtin_prefetch(n1->next);
+            if (nc->qlen)
+                __builtin_prefetch(&nc->q[nc->qhead]);
+        }
         rtmpd_server_unflush(srv, c);
         rtmpd_conn_flush(c);
     }

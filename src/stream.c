@@ -482,8 +482,16 @@ void rtmpd_stream_push(struct rtmpd_stream *st, struct rtmpd_frame *f)
             switch_complete(rtmpd_container_of(pos, struct rtmpd_sub, switch_link), st, f);
         }
     }
-    for (pos = st->subs.next; pos != &st->subs; pos = pos->next)
+    for (pos = st->subs.next; pos != &st->subs; pos = pos->next) {
+        /* Players' state is cold: fetch the subscriber after next and the
+         * next one's connection while this one is served. */
+        struct rtmpd_list *n1 = pos->next;
+        if (n1 != &st->subs) {
+            __builtin_prefetch(n1->next);
+            __builtin_prefetch(rtmpd_container_of(n1, struct rtmpd_sub, link)->conn);
+        }
         sub_deliver(rtmpd_container_of(pos, struct rtmpd_sub, link), f, now);
+    }
 }
 
 /* Sends what a player needs to start now: metadata, sequence headers and

@@ -60,9 +60,31 @@ struct rtmpd_conn_ops {
 };
 
 struct rtmpd_conn {
-    uint64_t id;
-    int fd;
+    /* What queueing a frame and flushing touch, in the first cache line:
+     * with thousands of players nothing of a player's state stays cached
+     * from one frame to the next, and every line touched is a miss. */
+    struct rtmpd_list flush_link; /* server's pending-flush list */
     struct rtmpd_server *srv;
+    struct rtmpd_out *q;          /* write queue: ring of entries */
+    uint32_t qcap, qhead, qlen;
+    int fd;
+    uint64_t q_bytes;             /* unwritten bytes in the queue */
+    uint32_t merge_ms;            /* 0: flush every loop iteration */
+    uint8_t closing;              /* close requested; freed at a safe point */
+    uint8_t flush_then_close;     /* stop reading, close once the queue is empty */
+    uint8_t write_blocked;        /* waiting for POLLOUT */
+    uint8_t urgent;               /* set while queueing what must not wait for a merge tick */
+    /* The second line: the rest of a flush. */
+    uint8_t flush_merged;         /* flush_link is on the server's merge wheel */
+    uint8_t probe;                /* bandwidth sampled periodically (players only) */
+    uint8_t probe_bursts;         /* also time large writes */
+    uint8_t established;          /* handshake done: idle timeout applies */
+    uint32_t rtt_us;
+    uint64_t bytes_out;
+    uint64_t last_drain_us;       /* last time the queue became empty */
+    uint64_t bytes_in;
+
+    uint64_t id;
     const struct rtmpd_conn_ops *ops;
     void *ud;
     char peer[64];                /* "1.2.3.4:5678" or "[::1]:5678" */
@@ -71,35 +93,16 @@ struct rtmpd_conn {
     ev_io rio, wio;
     ev_timer timer;
 
-    /* Write queue: ring of entries. */
-    struct rtmpd_out *q;
-    uint32_t qcap, qhead, qlen;
-    uint64_t q_bytes;             /* unwritten bytes in the queue */
-
-    uint64_t bytes_in, bytes_out;
     uint64_t started_us;
     uint64_t last_in_us;
-    uint64_t last_drain_us;       /* last time the queue became empty */
-
-    uint32_t merge_ms;            /* 0: flush every loop iteration */
-    uint8_t urgent;               /* set while queueing what must not wait for a merge tick */
-    uint8_t flush_merged;         /* flush_link is on the server's merge wheel */
 
     /* Bandwidth probe (players only). */
     struct rtmpd_bw bw;
-    uint8_t probe;                /* sampled periodically */
-    uint8_t probe_bursts;         /* also time large writes */
     uint32_t congestion;          /* frames dropped for this peer (bumped by the policy) */
     uint32_t congestion_seen;     /* value at the last bandwidth sample */
-    uint32_t rtt_us;
-    uint8_t closing;              /* close requested; freed at a safe point */
-    uint8_t flush_then_close;     /* stop reading, close once the queue is empty */
-    uint8_t established;          /* handshake done: idle timeout applies */
-    uint8_t write_blocked;        /* waiting for POLLOUT */
     const char *close_reason;
 
     struct rtmpd_list link;       /* server's all-connections list */
-    struct rtmpd_list flush_link; /* server's pending-flush list */
     struct rtmpd_list close_link; /* server's closing list */
     struct rtmpd_list probe_link; /* server's probed list */
     struct rtmpd_list burst_link; /* server's list of bursts being timed */
