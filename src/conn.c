@@ -20,8 +20,9 @@
 #define CONN_BURST_MIN 4096
 /* A burst not delivered within this is abandoned. */
 #define CONN_BURST_TIMEOUT_US 2000000u
+/* Connections start on a cache line, so the hot fields at the start of
+ * struct rtmpd_conn share one. */
 #define CONN_ALIGN 64
-
 /* Grace period for close-after-flush: a peer that does not read is cut. */
 #define CONN_FLUSH_GRACE 2.0
 /* Unwritten bytes a connection may hold beyond the largest player backlog
@@ -51,7 +52,6 @@ static void format_peer(char *out, size_t len, const struct sockaddr *sa)
 struct rtmpd_conn *rtmpd_conn_new(struct rtmpd_server *srv, int fd, const struct sockaddr *peer,
                                   socklen_t peerlen, const struct rtmpd_conn_ops *ops)
 {
-    /* Cache-line aligned, so the hot fields at its start share one line. */
     size_t size = (sizeof(struct rtmpd_conn) + CONN_ALIGN - 1) / CONN_ALIGN * CONN_ALIGN;
     struct rtmpd_conn *c = aligned_alloc(CONN_ALIGN, size);
     if (!c) {

@@ -311,7 +311,6 @@ static void prepare_cb(struct ev_loop *loop, ev_prepare *w, int revents)
 
 static void merge_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
-    (void)loop;
     (void)revents;
     struct rtmpd_server *srv = w->data;
     struct rtmpd_list *slot = &srv->merge_wheel[++srv->merge_tick % RTMPD_MERGE_SLOTS];
