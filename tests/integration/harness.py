@@ -240,12 +240,17 @@ class Server:
     def url(self, name, app="live"):
         return "rtmp://127.0.0.1:%d/%s/%s" % (self.port, app, name)
 
-    def rss_kib(self):
+    def proc_status(self, field):
+        """An integer field of /proc/PID/status (VmRSS in KiB,
+        voluntary_ctxt_switches, ...), or 0 if it is not there."""
         with open("/proc/%d/status" % self.proc.pid) as f:
             for line in f:
-                if line.startswith("VmRSS:"):
+                if line.startswith(field + ":"):
                     return int(line.split()[1])
         return 0
+
+    def rss_kib(self):
+        return self.proc_status("VmRSS")
 
     def fd_count(self):
         return len(os.listdir("/proc/%d/fd" % self.proc.pid))

@@ -1,6 +1,7 @@
 """HTTP helpers for rtmpd's integration tests (stdlib only).
 
 - request(): one request on a fresh connection with http.client;
+- metric_sample(): the value of an unlabelled series in /metrics text;
 - RawConn: a raw socket with a strict HTTP/1.1 response reader, for
   pipelining, keep-alive and hostile requests;
 - FlvPlayer: an HTTP-FLV player in a thread that parses the FLV byte stream
@@ -9,6 +10,7 @@
 
 import http.client
 import json
+import re
 import socket
 import struct
 import threading
@@ -35,6 +37,13 @@ def get_json(port, path, headers=None):
     except ValueError:
         doc = None
     return status, doc, hdrs
+
+
+def metric_sample(text, name):
+    """The value of the unlabelled series `name` in Prometheus text, as the
+    string it was written as, or None if it is not there."""
+    m = re.search(r"^%s (\S+)$" % re.escape(name), text, re.M)
+    return m.group(1) if m else None
 
 
 class RawConn:

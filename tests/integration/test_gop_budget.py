@@ -13,12 +13,11 @@ empty the largest cache whenever the total passes 1 MiB:
 - every stream is still played: a late joiner decodes a picture of each.
 """
 
-import re
 import time
 
 from harness import (Server, check, ffmpeg_publish, log, main, media, run, stop_proc,
                      wait_publishing)
-from http_helpers import get_json, request
+from http_helpers import get_json, metric_sample, request
 
 LIMIT = 1 << 20
 NAMES = ["g0", "g1", "g2"]
@@ -71,11 +70,12 @@ def test():
             check(True, "rtmpd logged: %s" % m.group(0))
             _, _, body = request(srv.http_port, "GET", "/metrics")
             text = body.decode()
-            mm = re.search(r"^rtmpd_gop_cache_evictions_total (\d+)$", text, re.M)
-            check(mm and int(mm.group(1)) >= ev and
-                  re.search(r"^rtmpd_gop_cache_bytes \d+$", text, re.M),
+            evicted = metric_sample(text, "rtmpd_gop_cache_evictions_total")
+            held = metric_sample(text, "rtmpd_gop_cache_bytes")
+            check(evicted is not None and evicted.isdigit() and int(evicted) >= ev and
+                  held is not None and held.isdigit(),
                   "/metrics has rtmpd_gop_cache_bytes and rtmpd_gop_cache_evictions_total (%s)"
-                  % (mm.group(1) if mm else "missing"))
+                  % evicted)
             for n in NAMES:
                 rc, took = first_picture(srv.url(n))
                 log("late joiner of live/%s: first picture after %.2f s (rc %d)" % (n, took, rc))

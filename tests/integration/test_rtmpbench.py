@@ -34,7 +34,7 @@ import tempfile
 import time
 
 from harness import DEFAULT_APP, RTMPBENCH, Server, check, log, main, media
-from http_helpers import get_json, request
+from http_helpers import get_json, metric_sample, request
 
 PLAYERS = 20
 SECONDS = 6
@@ -125,24 +125,14 @@ def one_run(merge_ms):
           (ttff["count"], ttff["p50"]))
 
 
-def wakeups(pid):
-    with open("/proc/%d/status" % pid) as f:
-        return int(re.search(r"^voluntary_ctxt_switches:\s+(\d+)", f.read(), re.M).group(1))
-
-
 def check_idle(srv, when):
     """An idle rtmpd sleeps in epoll_wait between its housekeeping timers
     (1 s and 0.5 s): ~6 wakeups in 2 s. A merge timer left ticking every
     5 ms would add ~400."""
-    w0 = wakeups(srv.proc.pid)
+    w0 = srv.proc_status("voluntary_ctxt_switches")
     time.sleep(2)
-    n = wakeups(srv.proc.pid) - w0
+    n = srv.proc_status("voluntary_ctxt_switches") - w0
     check(n <= 20, "idle %s: rtmpd woke up %d times in 2 s (at most 20)" % (when, n))
-
-
-def metric(text, name):
-    m = re.search(r"^%s ([0-9.e+-]+)$" % name, text, re.M)
-    return float(m.group(1)) if m else None
 
 
 def check_merge_state(srv, merge_ms):
@@ -151,9 +141,11 @@ def check_merge_state(srv, merge_ms):
     log("GET /api/v1/server merge: %s" % merge)
     _, _, body = request(srv.http_port, "GET", "/metrics")
     text = body.decode()
-    series = {n: metric(text, n) for n in ("rtmpd_merge_phases", "rtmpd_merge_window_write_seconds",
+    series = {n: metric_sample(text, n) for n in ("rtmpd_merge_phases", "rtmpd_merge_window_write_seconds",
                                            "rtmpd_merge_waiting_connections")}
     log("/metrics: %s" % series)
+    series = {n: float(v) if v is not None and re.fullmatch(r"[0-9.e+-]+", v) else None
+              for n, v in series.items()}
     check(status == 200 and set(merge) == {"step_us", "phases", "window_write_us", "waiting"},
           "GET /api/v1/server has the merge state (%s)" % sorted(merge))
     check(None not in series.values(), "/metrics has the rtmpd_merge_* series")
