@@ -144,6 +144,7 @@ static const struct cfg_key cfg_top_keys[] = {
     TOP_UINT("limits.max_name_bytes", limits.max_name_bytes, CFG_SIZE, 256, 16, 65535),
     TOP_UINT("limits.handshake_timeout_ms", limits.handshake_timeout_ms, 0, 10000, 100, 300000),
     TOP_UINT("limits.idle_timeout_ms", limits.idle_timeout_ms, 0, 30000, 1000, 86400000),
+    TOP_UINT("limits.write_slice_us", limits.write_slice_us, 0, 2000, 0, 1000000),
 
     TOP_UINT("rtmp.chunk_size", rtmp.chunk_size, CFG_SIZE, 4096, 128, 16777215),
     TOP_UINT("rtmp.window_ack_size", rtmp.window_ack_size, CFG_SIZE, 2500000, 4096, 2147483647),

@@ -243,13 +243,19 @@ void rtmpd_server_want_flush(struct rtmpd_server *srv, struct rtmpd_conn *c, int
     if (c->closing)
         return;
     if (!rtmpd_list_empty(&c->flush_link)) {
-        if (merged || !c->flush_merged)
+        if (merged || (!c->flush_merged && !urgent))
             return;
-        rtmpd_server_unflush(srv, c); /* promoted out of the merge window */
+        rtmpd_server_unflush(srv, c); /* promoted out of the merge window or forward */
     }
     c->flush_merged = (uint8_t)merged;
     if (!merged) {
-        rtmpd_list_insert_tail(&srv->flush_now, &c->flush_link);
+        /* Replies and first bursts go before the live frames queued in
+         * this iteration: with thousands of players a new one's every
+         * round trip would otherwise wait behind all their writes. */
+        if (urgent)
+            rtmpd_list_insert_head(&srv->flush_now, &c->flush_link);
+        else
+            rtmpd_list_insert_tail(&srv->flush_now, &c->flush_link);
         return;
     }
     /* The timer runs only while someone waits on the wheel: an idle server
@@ -266,8 +272,21 @@ void rtmpd_server_want_close(struct rtmpd_server *srv, struct rtmpd_conn *c)
         rtmpd_list_insert_tail(&srv->closing, &c->close_link);
 }
 
-static void flush_list(struct rtmpd_server *srv, struct rtmpd_list *head)
+static uint64_t mono_us(void)
 {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000000 + (uint64_t)t.tv_nsec / 1000;
+}
+
+/* Flushes the connections on `head` in order, for at most `budget_us` of
+ * writes when it is not 0 (the clock is read every RTMPD_FLUSH_CLOCK_EVERY
+ * connections). Returns 1 when the list is empty. */
+static int flush_list(struct rtmpd_server *srv, struct rtmpd_list *head, uint64_t budget_us)
+{
+    uint64_t end = budget_us ? mono_us() + budget_us : 0;
+    uint32_t n = 0;
+
     while (!rtmpd_list_empty(head)) {
         struct rtmpd_conn *c = rtmpd_container_of(head->next, struct rtmpd_conn, flush_link);
         /* Each write in between evicts the next connections' state: fetch
@@ -281,7 +300,10 @@ static void flush_list(struct rtmpd_server *srv, struct rtmpd_list *head)
         }
         rtmpd_server_unflush(srv, c);
         rtmpd_conn_flush(c);
+        if (end && ++n % RTMPD_FLUSH_CLOCK_EVERY == 0 && mono_us() >= end)
+            return rtmpd_list_empty(head);
     }
+    return 1;
 }
 
 static void close_pending(struct rtmpd_server *srv)
@@ -303,10 +325,29 @@ static void prepare_cb(struct ev_loop *loop, ev_prepare *w, int revents)
     (void)revents;
     struct rtmpd_server *srv = w->data;
     close_pending(srv);
-    flush_list(srv, &srv->flush_now);
+    /* Writes for at most write_slice_us: what is left goes on after the
+     * loop polled once more (without blocking), so that replies to other
+     * clients and the publishers' input do not wait behind thousands of
+     * players' writes. Frames arriving meanwhile join the queues of the
+     * players still waiting, which then take them in the same write. */
+    if (flush_list(srv, &srv->flush_now, srv->cfg->limits.write_slice_us)) {
+        ev_idle_stop(loop, &srv->flush_more);
+    } else {
+        srv->stats.write_slices_deferred++;
+        ev_idle_start(loop, &srv->flush_more);
+    }
     close_pending(srv);
     if (srv->stopping && srv->nconns == 0)
         ev_break(loop, EVBREAK_ALL);
+}
+
+/* Active while the last safe point left connections to flush: the loop
+ * then polls without blocking and the next safe point goes on with them. */
+static void flush_more_cb(struct ev_loop *loop, ev_idle *w, int revents)
+{
+    (void)loop;
+    (void)w;
+    (void)revents;
 }
 
 static void merge_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
@@ -315,12 +356,9 @@ static void merge_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
     struct rtmpd_server *srv = w->data;
     struct rtmpd_list *slot = &srv->merge_wheel[++srv->merge_tick % RTMPD_MERGE_SLOTS];
     if (!rtmpd_list_empty(slot)) {
-        struct timespec t0, t1;
-        clock_gettime(CLOCK_MONOTONIC, &t0);
-        flush_list(srv, slot);
-        clock_gettime(CLOCK_MONOTONIC, &t1);
-        srv->merge_work_us += (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000 +
-                                         (t1.tv_nsec - t0.tv_nsec) / 1000);
+        uint64_t t0 = mono_us();
+        flush_list(srv, slot, 0);
+        srv->merge_work_us += mono_us() - t0;
     }
     /* Once a window: as many phases as the time its writes took asks for. */
     if (srv->merge_tick % srv->merge_steps == 0) {
@@ -418,7 +456,7 @@ void rtmpd_server_stop(struct rtmpd_server *srv)
             rtmpd_conn_close_after_flush(c, "server shutting down");
     }
     for (uint32_t i = 0; i < RTMPD_MERGE_SLOTS; i++)
-        flush_list(srv, &srv->merge_wheel[i]);
+        flush_list(srv, &srv->merge_wheel[i], 0);
     ev_timer_start(srv->loop, &srv->stop_timer);
 }
 
@@ -469,6 +507,7 @@ int rtmpd_server_init(struct rtmpd_server *srv, struct ev_loop *loop,
     ev_timer_init(&srv->merge_timer, merge_timer_cb, srv->merge_step_us / 1e6,
                   srv->merge_step_us / 1e6);
     srv->merge_timer.data = srv; /* started by the first merged flush */
+    ev_idle_init(&srv->flush_more, flush_more_cb);
 
     ev_timer_init(&srv->tick, tick_cb, 1., 1.);
     srv->tick.data = srv;
@@ -514,6 +553,7 @@ void rtmpd_server_release(struct rtmpd_server *srv)
     }
     close_pending(srv);
     ev_prepare_stop(srv->loop, &srv->prepare);
+    ev_idle_stop(srv->loop, &srv->flush_more);
     ev_timer_stop(srv->loop, &srv->merge_timer);
     ev_timer_stop(srv->loop, &srv->stop_timer);
     ev_timer_stop(srv->loop, &srv->tick);

@@ -142,7 +142,7 @@ json_t *rtmpd_stats_server(struct rtmpd_server *srv)
 {
     struct counts n = count_conns(srv);
     return json_pack("{s:s, s:f, s:{s:i, s:i, s:i, s:i, s:i}, s:I, s:I, s:I, s:I, s:I, s:I, "
-                     "s:i, s:{s:I, s:I, s:I}, s:{s:i, s:i, s:I, s:i}, s:f, s:I}",
+                     "s:i, s:{s:I, s:I, s:I}, s:{s:i, s:i, s:I, s:i}, s:{s:i, s:I}, s:f, s:I}",
                      "version", RTMPD_VERSION,
                      "uptime_s", seconds_since(srv, srv->started_us),
                      "connections",
@@ -165,6 +165,9 @@ json_t *rtmpd_stats_server(struct rtmpd_server *srv)
                      "phases", (int)srv->merge_phases,
                      "window_write_us", (json_int_t)srv->merge_work_avg_us,
                      "waiting", (int)srv->merge_waiting,
+                     "write_slices",
+                     "slice_us", (int)srv->cfg->limits.write_slice_us,
+                     "deferred", (json_int_t)srv->stats.write_slices_deferred,
                      "cpu_s", cpu_seconds(),
                      "rss_bytes", (json_int_t)rss_bytes());
 }
@@ -408,6 +411,9 @@ void rtmpd_stats_metrics(struct rtmpd_server *srv, struct rtmpd_buf *b)
     put(b, "rtmpd_merge_window_write_seconds %.6f\n", srv->merge_work_avg_us / 1e6);
     series(b, "rtmpd_merge_waiting_connections", "gauge",
            "Connections whose queued frames wait for their merge tick.", srv->merge_waiting);
+    series(b, "rtmpd_write_slices_deferred_total", "counter",
+           "Loop passes that stopped writing at limits.write_slice_us and polled before going on.",
+           x->write_slices_deferred);
 
     /* Per stream, sorted by key so scrapes are stable. */
     struct stream_list l = { NULL, 0, 0 };

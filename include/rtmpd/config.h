@@ -100,6 +100,7 @@ struct rtmpd_config {
         uint32_t max_name_bytes;        /* app/stream name length, default 256 */
         uint32_t handshake_timeout_ms;  /* default 10000 */
         uint32_t idle_timeout_ms;       /* default 30000 */
+        uint32_t write_slice_us;        /* default 2000: writes per loop pass; 0: no limit */
     } limits;
 
     struct {

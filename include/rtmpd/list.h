@@ -31,6 +31,14 @@ static inline void rtmpd_list_insert_tail(struct rtmpd_list *head, struct rtmpd_
     head->prev = n;
 }
 
+static inline void rtmpd_list_insert_head(struct rtmpd_list *head, struct rtmpd_list *n)
+{
+    n->next = head->next;
+    n->prev = head;
+    head->next->prev = n;
+    head->next = n;
+}
+
 static inline void rtmpd_list_remove(struct rtmpd_list *n)
 {
     n->prev->next = n->next;

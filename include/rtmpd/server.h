@@ -39,6 +39,7 @@ struct rtmpd_server_stats {
     uint64_t slow_disconnects; /* players cut at the queue's hard limits */
     uint64_t gop_cache_bytes;  /* held by all GOP caches together */
     uint64_t gop_cache_evictions; /* caches emptied to stay within max_gop_cache_bytes */
+    uint64_t write_slices_deferred; /* safe points that left writes for after a poll */
 };
 
 /* Merge wheel: steps of at most RTMPD_MERGE_STEP_MAX_US; a window of up to
@@ -47,6 +48,9 @@ struct rtmpd_server_stats {
 #define RTMPD_MERGE_SLOTS 1001
 /* The writes of one tick should take at most about this long. */
 #define RTMPD_MERGE_BURST_US 5000
+/* A safe point writes for at most limits.write_slice_us, reading the clock
+ * every this many connections. */
+#define RTMPD_FLUSH_CLOCK_EVERY 16
 
 struct rtmpd_server {
     struct ev_loop *loop;
@@ -76,6 +80,7 @@ struct rtmpd_server {
     struct rtmpd_list ladders;      /* transcode ladders running */
 
     ev_prepare prepare;
+    ev_idle flush_more;             /* on while flush_now was left non-empty */
     ev_timer merge_timer;
     ev_timer tick;                  /* 1 Hz: rates for the stats */
     ev_timer probe_tick;            /* bandwidth samples of the probed connections */
@@ -114,7 +119,8 @@ uint64_t rtmpd_server_now_us(const struct rtmpd_server *srv);
 /*
  * Schedules `c` for flushing at the next safe point, or at the next merge
  * tick when its merge window is on and the bytes are not `urgent` (replies
- * and a new player's first burst are; live frames are not).
+ * and a new player's first burst are; live frames are not). At the safe
+ * point urgent connections are written first.
  */
 void rtmpd_server_want_flush(struct rtmpd_server *srv, struct rtmpd_conn *c, int urgent);
 

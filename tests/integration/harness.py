@@ -252,6 +252,12 @@ class Server:
     def rss_kib(self):
         return self.proc_status("VmRSS")
 
+    def cpu_seconds(self):
+        """User + system CPU time the server has used (/proc/PID/stat)."""
+        with open("/proc/%d/stat" % self.proc.pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def fd_count(self):
         return len(os.listdir("/proc/%d/fd" % self.proc.pid))
 

@@ -17,13 +17,24 @@ the latency must show the window: about half of it on the median (frames
 wait for their player's next tick) and not much more than all of it at p99
 (every player is flushed once a window).
 
+The first run also sets limits.write_slice_us = 1: one pass of the loop
+then writes to at most 16 players (the clock is read every 16) before it
+polls again, so every frame's writes are split over passes, as with
+thousands of players on a busy server. Players left for the next pass must
+lose nothing and keep their order (the same sequence check), and the API
+and /metrics count the passes cut short (write_slices.deferred,
+rtmpd_write_slices_deferred_total). The second run keeps the default
+(2000 us).
+
 Around each run, the idle server must not wake up more than its 1 s and
 0.5 s housekeeping timers ask (at most 20 wakeups in 2 s, counted as
-voluntary context switches): the merge timer runs only while players wait
-for their tick, so it is stopped before the first player and again after the
-last. While the players run, GET /api/v1/server reports the merge state
-(step 5000 us for a 40 ms window, phases, write time per window, players
-waiting) and /metrics the same as rtmpd_merge_* series.
+voluntary context switches) nor spin (under 0.2 s of CPU in those 2 s): the
+merge timer runs only while players wait for their tick, and the loop
+polls without blocking only while a cut-short pass left players to write,
+so both stop before the first player and again after the last. While the
+players run, GET /api/v1/server reports the merge state (step 5000 us for a
+40 ms window, phases, write time per window, players waiting) and /metrics
+the same as rtmpd_merge_* series.
 """
 
 import json
@@ -47,12 +58,13 @@ def test():
 
 
 def one_run(merge_ms):
-    log("--- queue.merge_ms = %d" % merge_ms)
+    slice_us = 2000 if merge_ms else 1
+    log("--- queue.merge_ms = %d, limits.write_slice_us = %d" % (merge_ms, slice_us))
     src = media("h264_360p_gop1.flv")
     app = dict(DEFAULT_APP)
     app["queue"] = dict(app.get("queue", {}), merge_ms=merge_ms)
-    with Server(settings={"http": {"listen": ["127.0.0.1:0"]}}, apps=[app]) as srv, \
-            tempfile.TemporaryDirectory() as d:
+    settings = {"http": {"listen": ["127.0.0.1:0"]}, "limits": {"write_slice_us": slice_us}}
+    with Server(settings=settings, apps=[app]) as srv, tempfile.TemporaryDirectory() as d:
         check_idle(srv, "before any player")
         out = os.path.join(d, "result.json")
         url = srv.url("bench")
@@ -63,6 +75,7 @@ def one_run(merge_ms):
         time.sleep(SECONDS / 2)
         check_merge_state(srv, merge_ms)
         stdout, stderr = bench.communicate(timeout=60)
+        check_write_slices(srv, slice_us)
         log("rtmpbench: " + stdout.strip())
         if stderr.strip():
             log("rtmpbench stderr: " + stderr.strip()[-2000:])
@@ -129,10 +142,30 @@ def check_idle(srv, when):
     """An idle rtmpd sleeps in epoll_wait between its housekeeping timers
     (1 s and 0.5 s): ~6 wakeups in 2 s. A merge timer left ticking every
     5 ms would add ~400."""
-    w0 = srv.proc_status("voluntary_ctxt_switches")
+    w0, c0 = srv.proc_status("voluntary_ctxt_switches"), srv.cpu_seconds()
     time.sleep(2)
-    n = srv.proc_status("voluntary_ctxt_switches") - w0
+    n, cpu = srv.proc_status("voluntary_ctxt_switches") - w0, srv.cpu_seconds() - c0
     check(n <= 20, "idle %s: rtmpd woke up %d times in 2 s (at most 20)" % (when, n))
+    check(cpu < 0.2, "idle %s: rtmpd used %.2f s of CPU in 2 s (a loop that polls without "
+          "blocking would use ~2)" % (when, cpu))
+
+
+def check_write_slices(srv, slice_us):
+    """A pass that writes to at most 16 players and then polls again must
+    have been cut short on many frames (20 players)."""
+    status, doc, _ = get_json(srv.http_port, "/api/v1/server")
+    ws = (doc or {}).get("write_slices") or {}
+    _, _, body = request(srv.http_port, "GET", "/metrics")
+    deferred_m = metric_sample(body.decode(), "rtmpd_write_slices_deferred_total")
+    log("GET /api/v1/server write_slices: %s; /metrics: %s" % (ws, deferred_m))
+    check(status == 200 and ws.get("slice_us") == slice_us,
+          "GET /api/v1/server shows write_slices.slice_us = %d (%s)" % (slice_us, ws))
+    check(deferred_m is not None and deferred_m.isdigit() and
+          int(deferred_m) >= ws.get("deferred", 1 << 62),
+          "/metrics has rtmpd_write_slices_deferred_total (%s, read after the API's)" % deferred_m)
+    if slice_us < 10:
+        check(ws.get("deferred", 0) > 100, "with a %d us slice, %s passes were cut short and "
+              "went on after a poll" % (slice_us, ws.get("deferred")))
 
 
 def check_merge_state(srv, merge_ms):

@@ -123,6 +123,7 @@ static void assert_config_equal(const struct rtmpd_config *a, const struct rtmpd
     assert_int_equal(a->limits.max_name_bytes, b->limits.max_name_bytes);
     assert_int_equal(a->limits.handshake_timeout_ms, b->limits.handshake_timeout_ms);
     assert_int_equal(a->limits.idle_timeout_ms, b->limits.idle_timeout_ms);
+    assert_int_equal(a->limits.write_slice_us, b->limits.write_slice_us);
     assert_int_equal(a->rtmp.chunk_size, b->rtmp.chunk_size);
     assert_int_equal(a->rtmp.window_ack_size, b->rtmp.window_ack_size);
     assert_int_equal(a->rtmp.peer_bandwidth, b->rtmp.peer_bandwidth);
@@ -152,6 +153,7 @@ static void defaults_match_documented_values(void **state)
     assert_int_equal(c.limits.max_name_bytes, 256);
     assert_int_equal(c.limits.handshake_timeout_ms, 10000);
     assert_int_equal(c.limits.idle_timeout_ms, 30000);
+    assert_int_equal(c.limits.write_slice_us, 2000);
     assert_int_equal(c.rtmp.chunk_size, 4096);
     assert_int_equal(c.rtmp.window_ack_size, 2500000);
     assert_int_equal(c.rtmp.peer_bandwidth, 2500000);
@@ -206,6 +208,7 @@ static void full_custom_config_round_trips(void **state)
             "  max_name_bytes = 128;\n"
             "  handshake_timeout_ms = 5000;\n"
             "  idle_timeout_ms = 60000;\n"
+            "  write_slice_us = 0;\n"
             "};\n"
             "rtmp = { chunk_size = 60000; window_ack_size = 5000000; peer_bandwidth = 6000000; };\n"
             "apps = (\n"
@@ -238,6 +241,7 @@ static void full_custom_config_round_trips(void **state)
     want.limits.max_name_bytes = 128;
     want.limits.handshake_timeout_ms = 5000;
     want.limits.idle_timeout_ms = 60000;
+    want.limits.write_slice_us = 0;
     want.rtmp.chunk_size = 60000;
     want.rtmp.window_ack_size = 5000000;
     want.rtmp.peer_bandwidth = 6000000;
