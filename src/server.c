@@ -272,6 +272,10 @@ void rtmpd_server_want_close(struct rtmpd_server *srv, struct rtmpd_conn *c)
         rtmpd_list_insert_tail(&srv->closing, &c->close_link);
 }
 
+/* A safe point writes for at most limits.write_slice_us, reading the clock
+ * every this many connections. */
+#define FLUSH_CLOCK_EVERY 16
+
 static uint64_t mono_us(void)
 {
     struct timespec t;
@@ -280,7 +284,7 @@ static uint64_t mono_us(void)
 }
 
 /* Flushes the connections on `head` in order, for at most `budget_us` of
- * writes when it is not 0 (the clock is read every RTMPD_FLUSH_CLOCK_EVERY
+ * writes when it is not 0 (the clock is read every FLUSH_CLOCK_EVERY
  * connections). Returns 1 when the list is empty. */
 static int flush_list(struct rtmpd_server *srv, struct rtmpd_list *head, uint64_t budget_us)
 {
@@ -300,7 +304,7 @@ static int flush_list(struct rtmpd_server *srv, struct rtmpd_list *head, uint64_
         }
         rtmpd_server_unflush(srv, c);
         rtmpd_conn_flush(c);
-        if (end && ++n % RTMPD_FLUSH_CLOCK_EVERY == 0 && mono_us() >= end)
+        if (end && ++n % FLUSH_CLOCK_EVERY == 0 && mono_us() >= end)
             return rtmpd_list_empty(head);
     }
     return 1;

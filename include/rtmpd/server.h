@@ -48,9 +48,6 @@ struct rtmpd_server_stats {
 #define RTMPD_MERGE_SLOTS 1001
 /* The writes of one tick should take at most about this long. */
 #define RTMPD_MERGE_BURST_US 5000
-/* A safe point writes for at most limits.write_slice_us, reading the clock
- * every this many connections. */
-#define RTMPD_FLUSH_CLOCK_EVERY 16
 
 struct rtmpd_server {
     struct ev_loop *loop;

@@ -504,7 +504,6 @@ def check_healthy(res, label, baseline_p99=None):
 class Resources:
     def __init__(self, srv):
         self.srv = srv
-        self.pid = srv.proc.pid
 
     def rss_kib(self):
         return self.srv.rss_kib()
@@ -513,10 +512,7 @@ class Resources:
         return self.srv.fd_count()
 
     def cpu_s(self):
-        """User + system CPU seconds rtmpd has used."""
-        with open("/proc/%d/stat" % self.pid) as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return self.srv.cpu_seconds()
 
     def wait_fds(self, want, timeout=15):
         """Waits until rtmpd has `want` open descriptors; returns the count."""

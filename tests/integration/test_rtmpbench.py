@@ -150,18 +150,29 @@ def check_idle(srv, when):
           "blocking would use ~2)" % (when, cpu))
 
 
+def server_state(srv, part, names):
+    """GET /api/v1/server's `part` (with the response status) and, read
+    after it, the unlabelled /metrics samples `names` as numbers (None when
+    missing or not a number)."""
+    status, doc, _ = get_json(srv.http_port, "/api/v1/server")
+    obj = (doc or {}).get(part) or {}
+    _, _, body = request(srv.http_port, "GET", "/metrics")
+    text = body.decode()
+    raw = {n: metric_sample(text, n) for n in names}
+    log("GET /api/v1/server %s: %s; /metrics: %s" % (part, obj, raw))
+    return status, obj, {n: float(v) if v is not None and re.fullmatch(r"[0-9.e+-]+", v) else None
+                         for n, v in raw.items()}
+
+
 def check_write_slices(srv, slice_us):
     """A pass that writes to at most 16 players and then polls again must
     have been cut short on many frames (20 players)."""
-    status, doc, _ = get_json(srv.http_port, "/api/v1/server")
-    ws = (doc or {}).get("write_slices") or {}
-    _, _, body = request(srv.http_port, "GET", "/metrics")
-    deferred_m = metric_sample(body.decode(), "rtmpd_write_slices_deferred_total")
-    log("GET /api/v1/server write_slices: %s; /metrics: %s" % (ws, deferred_m))
+    status, ws, series = server_state(srv, "write_slices", ["rtmpd_write_slices_deferred_total"])
+    deferred_m = series["rtmpd_write_slices_deferred_total"]
     check(status == 200 and ws.get("slice_us") == slice_us,
           "GET /api/v1/server shows write_slices.slice_us = %d (%s)" % (slice_us, ws))
-    check(deferred_m is not None and deferred_m.isdigit() and
-          int(deferred_m) >= ws.get("deferred", 1 << 62),
+    check(deferred_m is not None and deferred_m >= 0 and deferred_m.is_integer() and
+          deferred_m >= ws.get("deferred", float("inf")),
           "/metrics has rtmpd_write_slices_deferred_total (%s, read after the API's)" % deferred_m)
     if slice_us < 10:
         check(ws.get("deferred", 0) > 100, "with a %d us slice, %s passes were cut short and "
@@ -169,16 +180,9 @@ def check_write_slices(srv, slice_us):
 
 
 def check_merge_state(srv, merge_ms):
-    status, doc, _ = get_json(srv.http_port, "/api/v1/server")
-    merge = (doc or {}).get("merge") or {}
-    log("GET /api/v1/server merge: %s" % merge)
-    _, _, body = request(srv.http_port, "GET", "/metrics")
-    text = body.decode()
-    series = {n: metric_sample(text, n) for n in ("rtmpd_merge_phases", "rtmpd_merge_window_write_seconds",
-                                           "rtmpd_merge_waiting_connections")}
-    log("/metrics: %s" % series)
-    series = {n: float(v) if v is not None and re.fullmatch(r"[0-9.e+-]+", v) else None
-              for n, v in series.items()}
+    status, merge, series = server_state(srv, "merge", ["rtmpd_merge_phases",
+                                                        "rtmpd_merge_window_write_seconds",
+                                                        "rtmpd_merge_waiting_connections"])
     check(status == 200 and set(merge) == {"step_us", "phases", "window_write_us", "waiting"},
           "GET /api/v1/server has the merge state (%s)" % sorted(merge))
     check(None not in series.values(), "/metrics has the rtmpd_merge_* series")
