@@ -208,9 +208,8 @@ def notes(r):
         n.append("%d stalls (%.1f s)" % (r["stalls"], r.get("stall_s") or 0))
     lb = r.get("rtmpbench_cpu_pct_window")
     if lb is not None and lb >= 90:
-        n.append("rtmpbench at %.0f%% CPU: load-bound, latency inflated" % lb)
-    elif lb is not None and lb >= 75:
-        n.append("rtmpbench at %.0f%% CPU: latency partly rtmpbench's" % lb)
+        n.append("rtmpbench at %.0f%% CPU: load-bound (players read late; the server waits "
+                 "on TCP flow control)" % lb)
     core = r.get("cpu_busy_server_core_pct")
     if core is not None and r.get("cpu_pct") is not None and core - r["cpu_pct"] > 15:
         n.append("server core %.0f%% busy, %.0f%% not the server's" % (core, core - r["cpu_pct"]))
@@ -660,11 +659,13 @@ def docs_md(res, table):
                  "frames; with churn, a server with a GOP cache delivers more than 100% (each "
                  "new player gets a burst).")
     lines.append("- **latency** is rtmpbench's: publisher `send` of a frame's last byte to "
-                 "player `recv` of it, through the server, over the whole run except each "
-                 "player's first seconds (the cached GOP is old by design). It includes "
-                 "rtmpbench's own queueing: when rtmpbench itself is near 100% of its core "
-                 "(noted in the table), latency is inflated by the load generator, not the "
-                 "server.")
+                 "the player's kernel receiving it (the socket's receive timestamp), through "
+                 "the server, over the whole run except each player's first seconds (the "
+                 "cached GOP is old by design). The time the frame then waits for rtmpbench to "
+                 "read it is not counted. When rtmpbench is near 100% of its core (noted in "
+                 "the table) its players read late, their socket buffers fill and the server "
+                 "is held back by TCP flow control: the server's CPU, Mb/s and latency are "
+                 "then partly the load generator's.")
     lines.append("- **TTFF** is time to first frame: TCP connect start to the first complete "
                  "video keyframe. rtmpd sends the cached GOP at once; nginx-rtmp (no GOP cache) "
                  "makes a player wait for the next keyframe, up to the 2 s GOP.")

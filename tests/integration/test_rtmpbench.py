@@ -5,11 +5,13 @@ rtmpbench publishes the 360p test file in real time and plays it back with
 20 players for a few seconds. Because publisher and players share the
 process, every player checks that it receives exactly the frames the
 publisher sent from its first keyframe on, in order and byte for byte, and
-measures the latency rtmpd adds to each frame. The test asserts on the
+measures the latency rtmpd adds to each frame (to the kernel's receive
+timestamp of its last byte, and to the read). The test asserts on the
 JSON report: every player connected and kept playing, every player received
 every frame in order (sequence errors 0, players_ok == players, frames
 checked), and the latency distribution was produced (count > 0, p50 and
-p99 present and ordered).
+p99 present and ordered; every read carried a receive timestamp and the
+latency to the read is never below it).
 
 It runs twice: writing at once (queue.merge_ms = 0), then with a 40 ms
 merge window, where the players must still get every frame in order and
@@ -121,6 +123,16 @@ def one_run(merge_ms):
     check(0 <= lat["p50"] <= lat["p99"] <= lat["max"] * 1.02,
           "latency percentiles are ordered (p50 %.2f <= p99 %.2f <= max %.2f ms)" %
           (lat["p50"], lat["p99"], lat["max"]))
+    # Latency ends at the kernel's receive time, which is never after the
+    # read that took the bytes: every player read carried one.
+    rx, lread = res["rx_timestamps"], res["latency_read_ms"]
+    check(rx["stamped"] > 0 and rx["unstamped"] <= rx["stamped"] // 100,
+          "player reads carried the kernel's receive time (%d with, %d without)" %
+          (rx["stamped"], rx["unstamped"]))
+    check(lread["count"] == lat["count"] and lread["p50"] >= lat["p50"] and
+          lread["max"] >= lat["max"],
+          "latency to the read is no less than to the kernel's receive (p50 %.2f >= %.2f, "
+          "max %.2f >= %.2f ms)" % (lread["p50"], lat["p50"], lread["max"], lat["max"]))
     if merge_ms:
         # Frames arrive at every moment of a window and wait for the
         # player's next tick: ~uniform over [0, window]. Generous bounds for

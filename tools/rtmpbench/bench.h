@@ -176,6 +176,8 @@ struct bconn {
     uint32_t out_chunk_size;
     struct rtmpd_chunk_prev prev[CSID_SLOTS];
     uint64_t in_bytes;         /* bytes received */
+    int64_t rx_ns;             /* when the kernel received the last segment of the
+                                * current read (monotonic); the read time if unknown */
     uint64_t ack_last;
     uint32_t ack_window;
     uint32_t stream_id;
@@ -388,6 +390,8 @@ struct bench {
     uint64_t checked, seq_errors, stalls;
     uint32_t active, playing, connected, failed, closed, cancelled;
     struct hist ttff, lat, lat_iv;
+    struct hist lat_read;           /* latency to the read instead of the kernel's receive */
+    uint64_t rx_stamped, rx_unstamped; /* player reads with / without a kernel timestamp */
     uint64_t iv_bytes, iv_frames;   /* counters at the last progress line */
     int64_t iv_at;
     uint32_t pubs_started;          /* publishers that ever published */

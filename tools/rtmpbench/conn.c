@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "rtmpd/amf.h"
@@ -58,6 +59,10 @@ struct bconn *conn_start(struct bench *b, const struct conn_ops *ops, void *owne
         return NULL;
     }
     setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    /* Players' latency ends when the kernel received the frame's last byte,
+     * not when this process got round to reading it. */
+    if (role == ROLE_PLAYER)
+        setsockopt(c->fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one);
     if (connect(c->fd, (const struct sockaddr *)&url->sa, url->salen) < 0 &&
         errno != EINPROGRESS) {
         snprintf(err, errlen, "connect: %s", strerror(errno));
@@ -478,6 +483,29 @@ static void conn_input(struct bconn *c, const uint8_t *p, size_t len, int64_t no
     }
 }
 
+/*
+ * Sets c->rx_ns from the read's receive timestamp (SCM_TIMESTAMPNS: the
+ * wall-clock time the kernel received the last segment the read took),
+ * moved to the monotonic clock by its age now. Without one, c->rx_ns stays
+ * the read time.
+ */
+static void conn_rx_time(struct bconn *c, struct msghdr *mh, int64_t now)
+{
+    for (struct cmsghdr *cm = CMSG_FIRSTHDR(mh); cm; cm = CMSG_NXTHDR(mh, cm)) {
+        if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_TIMESTAMPNS)
+            continue;
+        struct timespec rx, wall;
+        memcpy(&rx, CMSG_DATA(cm), sizeof rx);
+        clock_gettime(CLOCK_REALTIME, &wall);
+        int64_t age = (int64_t)(wall.tv_sec - rx.tv_sec) * 1000000000 + (wall.tv_nsec - rx.tv_nsec);
+        if (age > 0)
+            c->rx_ns = now - age;
+        c->b->rx_stamped++;
+        return;
+    }
+    c->b->rx_unstamped++;
+}
+
 static void conn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
     struct bconn *c = w->data;
@@ -486,7 +514,17 @@ static void conn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
     (void)loop;
     (void)revents;
     for (int i = 0; i < READS_PER_EVENT && !c->dead; i++) {
-        ssize_t n = recv(c->fd, b->rbuf, sizeof b->rbuf, 0);
+        union {
+            struct cmsghdr align;
+            uint8_t buf[CMSG_SPACE(sizeof(struct timespec))];
+        } ctl;
+        struct iovec iov = { .iov_base = b->rbuf, .iov_len = sizeof b->rbuf };
+        struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+        if (c->role == ROLE_PLAYER) {
+            mh.msg_control = ctl.buf;
+            mh.msg_controllen = sizeof ctl.buf;
+        }
+        ssize_t n = recvmsg(c->fd, &mh, 0);
         if (n == 0) {
             if (c->state == CONN_ACTIVE)
                 conn_close(c, 0, "closed by the server");
@@ -502,6 +540,9 @@ static void conn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
             return;
         }
         int64_t now = bench_now_ns();
+        c->rx_ns = now;
+        if (c->role == ROLE_PLAYER)
+            conn_rx_time(c, &mh, now);
         c->in_bytes += (uint64_t)n;
         if (c->ops->on_read)
             c->ops->on_read(c, (size_t)n);

@@ -155,9 +155,11 @@ static void seq_ok(struct player *pl, const struct sent_rec *r, int64_t now)
         return;
     if (b->warmup_ns && now - st->first_media_ns < b->warmup_ns)
         return;
-    int64_t lat = now - r->sent_ns;
+    int64_t rx = pl->c->rx_ns < r->sent_ns ? r->sent_ns : pl->c->rx_ns;
+    int64_t lat = rx - r->sent_ns;
     hist_add(&b->lat, (uint64_t)(lat / 1000));
     hist_add(&b->lat_iv, (uint64_t)(lat / 1000));
+    hist_add(&b->lat_read, (uint64_t)((now - r->sent_ns) / 1000));
     st->lat_count++;
     if (lat > st->lat_max_ns)
         st->lat_max_ns = lat;

@@ -99,17 +99,17 @@ static double cpu_seconds(void)
 void report_summary(struct bench *b, FILE *f)
 {
     double secs = phase_seconds(b);
-    char t50[32], t99[32], l50[32], l99[32], lmax[32];
+    char t50[32], t99[32], l50[32], l99[32], lmax[32], r99[32];
 
     fprintf(f,
             "players=%u connected=%u failed=%u mbps=%.1f expected_mbps=%.1f frames=%llu "
-            "ttff_ms p50=%s p99=%s latency_ms p50=%s p99=%s max=%s stalls=%llu seq_errors=%llu "
-            "checked=%llu closed=%u duration_s=%.1f",
+            "ttff_ms p50=%s p99=%s latency_ms p50=%s p99=%s max=%s read_p99=%s stalls=%llu "
+            "seq_errors=%llu checked=%llu closed=%u duration_s=%.1f",
             b->nsess, b->connected, b->failed, mbps(b->bytes, secs), expected_mbps(b),
             (unsigned long long)b->frames, ms_str(t50, sizeof t50, &b->ttff, 0.50, 1),
             ms_str(t99, sizeof t99, &b->ttff, 0.99, 1), ms_str(l50, sizeof l50, &b->lat, 0.50, 1),
             ms_str(l99, sizeof l99, &b->lat, 0.99, 1), ms_str(lmax, sizeof lmax, &b->lat, 1.0, 1),
-            (unsigned long long)b->stalls, (unsigned long long)b->seq_errors,
+            ms_str(r99, sizeof r99, &b->lat_read, 0.99, 1), (unsigned long long)b->stalls, (unsigned long long)b->seq_errors,
             (unsigned long long)b->checked, b->closed, secs);
     if (b->npubs)
         fprintf(f, " publishers=%u/%u pub_frames=%llu", b->pubs_publishing, b->npubs,
@@ -118,8 +118,9 @@ void report_summary(struct bench *b, FILE *f)
 
     double wall = (double)(b->t_end - b->t_start) / 1e9;
     if (wall > 2 && cpu_seconds() > 0.9 * wall)
-        bench_log("warning: rtmpbench used %.0f%% of a CPU: latency and TTFF include its own "
-                  "queueing; use fewer players per process", cpu_seconds() * 100.0 / wall);
+        bench_log("warning: rtmpbench used %.0f%% of a CPU: TTFF and read_p99 include its own "
+                  "queueing, and the server may be held back by its slow reads; use fewer "
+                  "players per process", cpu_seconds() * 100.0 / wall);
 }
 
 /* --- JSON ----------------------------------------------------------------- */
@@ -194,6 +195,10 @@ int report_json(struct bench *b, const char *path)
     json_hist(f, "ttff_ms", &b->ttff);
     fputc(',', f);
     json_hist(f, "latency_ms", &b->lat);
+    fputc(',', f);
+    json_hist(f, "latency_read_ms", &b->lat_read);
+    fprintf(f, ",\"rx_timestamps\":{\"stamped\":%llu,\"unstamped\":%llu}",
+            (unsigned long long)b->rx_stamped, (unsigned long long)b->rx_unstamped);
     int64_t stall_ns = 0;
     for (uint32_t i = 0; i < b->nsess; i++)
         stall_ns += b->sess[i]->stall_ns;
