@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Benchmarks rtmpd against nginx-rtmp (Debian's nginx + libnginx-mod-rtmp)
 # and against the kernel's own cost of moving the same bytes (iperf3 over
-# loopback), on this machine, in one run. Never a pass/fail test: it prints
-# measurements and ratios.
+# loopback) and of making the same fan-out's writes with no server
+# (rtmpbench --floor), on this machine, in one run. Never a pass/fail test:
+# it prints measurements and ratios.
 #
 #   scripts/bench.sh                full run: 1 stream x 100/500/2000 players,
 #                                   100 streams x 10 players, churn; 30 s windows
@@ -362,6 +363,43 @@ PY
   done
 }
 
+# --- the fan-out floor: the same writes without a server ------------------------
+
+# measure_fanout ROUND: for each scenario's player count, `rtmpbench --floor`
+# makes the socket writes a fan-out of the test media to that many players
+# implies, with no server: one per player per message (merge 0) and one per
+# player per merge window (--quick: only at the largest one-stream scenario). Its writer runs on the server's CPU, its reader on
+# the load's, like the servers and rtmpbench.
+measure_fanout() {
+  local round=$1 n w fdir s streams churn top=0 done_list=()
+  for s in "${scenarios[@]}"; do
+    read -r _ n streams churn <<<"$s"
+    ((streams == 1 && churn == 0 && n > top)) && top=$n
+  done
+  for s in "${scenarios[@]}"; do
+    read -r _ n _ _ <<<"$s"
+    [[ " ${done_list[*]} " == *" $n "* ]] && continue
+    # --quick: only the player count the targets are read at (time limit)
+    [ "$mode" = quick ] && ((top > 0 && n != top)) && continue
+    done_list+=("$n")
+    for w in 0 "$merge_ms"; do
+      fdir=$out_dir/runs/fanout_${n}_m${w}__r${round}
+      mkdir -p "$fdir"
+      say "fan-out floor r$round: $n sockets, merge $w ms, writer cpu $server_cpu, reader cpu $load_cpu, ${floor_s} s"
+      taskset -c "$server_cpu" "$rtmpbench" --floor -n "$n" --file "$media" --merge-ms "$w" \
+        --warmup 2 --duration $((floor_s + 2)) --reader-cpu "$load_cpu" \
+        --json "$fdir/fanout.json" >"$fdir/fanout.out" 2>&1 ||
+        fail "the fan-out floor run failed: $(tail -3 "$fdir/fanout.out")"
+      python3 - "$fdir/fanout.json" "$round" <<'PY'
+import json, sys
+j = json.load(open(sys.argv[1]))
+j["round"] = int(sys.argv[2])
+json.dump(j, open(sys.argv[1], "w"), indent=1)
+PY
+    done
+  done
+}
+
 # --- the runs ---------------------------------------------------------------
 
 rm -rf "$out_dir/runs"
@@ -455,6 +493,7 @@ for s in "${scenarios[@]}"; do
   done
 done
 measure_floors "$round"
+measure_fanout "$round"
 done
 
 # --- report -----------------------------------------------------------------

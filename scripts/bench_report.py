@@ -320,10 +320,45 @@ def aggregate_floors(floors):
     return out
 
 
+FANOUT_NUMERIC = ["cpu_percent", "writes_per_s", "mbps"]
+
+
+def aggregate_fanout(runs):
+    """One fan-out floor per (players, merge_ms): medians of its rounds."""
+    by = {}
+    for f in runs:
+        by.setdefault((f["players"], f["merge_ms"]), []).append(f)
+    out = []
+    for key in sorted(by):
+        group = by[key]
+        row = {k: v for k, v in group[0].items() if k != "round"}
+        row["rounds"] = len(group)
+        for k in FANOUT_NUMERIC:
+            v = median(f.get(k) for f in group)
+            row[k] = rnd(v, 3) if isinstance(v, float) else v
+        cpus = [f["cpu_percent"] for f in group if f.get("cpu_percent") is not None]
+        row["cpu_percent_range"] = [min(cpus), max(cpus)] if cpus else None
+        row["short_writes"] = sum(f.get("short_writes") or 0 for f in group)
+        row["lagged"] = sum(f.get("lagged") or 0 for f in group)
+        row["verified"] = all(f.get("total_written") == f.get("total_received") for f in group)
+        out.append(row)
+    return out
+
+
+def pick_fanout(fanout, row):
+    """The fan-out floor with the row's players and write pattern: nginx-rtmp
+    and rtmpd with merge_ms = 0 write per message, rtmpd_mergeW per window."""
+    w = 0
+    if row["server"].startswith("rtmpd_merge"):
+        w = int(row["server"][len("rtmpd_merge"):] or 0)
+    return next((f for f in fanout if f["players"] == row.get("players") and f["merge_ms"] == w),
+                None)
+
+
 def build(runs_dir, rtmpd_bin):
     global META
     META = load(os.path.join(runs_dir, "meta.json")) or {}
-    raw, floors = [], []
+    raw, floors, fanout = [], [], []
     for name in sorted(os.listdir(runs_dir)):
         p = os.path.join(runs_dir, name)
         if not os.path.isdir(p):
@@ -332,6 +367,10 @@ def build(runs_dir, rtmpd_bin):
             f = load(os.path.join(p, "floor.json"))
             if f:
                 floors.append(f)
+        elif name.startswith("fanout_"):
+            f = load(os.path.join(p, "fanout.json"))
+            if f and f.get("floor"):
+                fanout.append(dict(f["floor"], round=f.get("round", 1)))
         elif "__" in name:
             raw.append(row_from_run(p))
     order_s = list(SCENARIO_NAMES)
@@ -357,6 +396,13 @@ def build(runs_dir, rtmpd_bin):
         fl = f.get("sender_cpu_pct_per_gbps") if f else None
         r["floor_cpu_pct_per_gbps"] = fl
         r["cpu_vs_floor"] = rnd(r["cpu_pct_per_gbps"] / fl, 2) if fl and r.get("cpu_pct_per_gbps") else None
+    fanout = aggregate_fanout(fanout)
+    for r in rows:
+        f = pick_fanout(fanout, r)
+        r["fanout_cpu_pct"] = f.get("cpu_percent") if f else None
+        r["cpu_vs_fanout"] = (rnd(r["cpu_pct"] / f["cpu_percent"], 2)
+                              if f and f.get("cpu_percent") and r.get("cpu_pct") is not None
+                              else None)
     machine = machine_info(rtmpd_bin)
     return {
         "generated": time.strftime("%Y-%m-%d %H:%M:%S %z"),
@@ -364,7 +410,8 @@ def build(runs_dir, rtmpd_bin):
         "machine": machine,
         "runs": rows,
         "floor": floors,
-        "targets": targets(rows),
+        "fanout": fanout,
+        "targets": targets(rows, fanout),
         "rounds": raw,
     }
 
@@ -421,7 +468,7 @@ def machine_info(rtmpd_bin):
 # Targets (docs/benchmarks.md): one stream, 2000 players (or the largest
 # single-stream scenario of the run).
 
-def targets(rows):
+def targets(rows, fanout=()):
     singles = [r for r in rows if r["scenario"].startswith("one_")]
     if not singles:
         return None
@@ -437,6 +484,13 @@ def targets(rows):
         floor_cpu = ng["floor_cpu_pct_per_gbps"] * ng["mbps_window"] / 1000.0
         out["floor_cpu_pct"] = round(floor_cpu, 1)
         out["floor_vs_nginx"] = round(floor_cpu / ng["cpu_pct"], 2)
+    # What the writes of the window alone cost, with no server at all.
+    fw = next((f for f in fanout if f["players"] == n and mw and f["merge_ms"] ==
+               int(mw["server"][len("rtmpd_merge"):] or 0)), None)
+    if ng and fw and fw.get("cpu_percent") and ng.get("cpu_pct"):
+        out["fanout_merge_ms"] = fw["merge_ms"]
+        out["fanout_cpu_pct"] = fw["cpu_percent"]
+        out["fanout_vs_nginx"] = round(fw["cpu_percent"] / ng["cpu_pct"], 2)
 
     def add(what, row, value, limit, unit, fmt="%.2f"):
         ok = None if value is None else value <= limit
@@ -496,8 +550,8 @@ def table_md(res):
     out = []
     out.append("| scenario | server | players | CPU % | ×nginx | RSS MiB | KiB/player | "
                "Mb/s (of expected) | latency p50 / p99 ms | TTFF p50 / p99 ms | "
-               "CPU %/Gb/s | ×floor | notes |")
-    out.append("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|")
+               "CPU %/Gb/s | ×floor | ×fan-out | notes |")
+    out.append("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|")
     for r in rows:
         sc = SCENARIO_NAMES.get(r["scenario"], r["scenario"])
         if r["scenario"] == "churn" and r.get("churn"):
@@ -510,13 +564,14 @@ def table_md(res):
             if r.get("delivered_ratio") is not None:
                 mb += " (%.0f%%)" % (100 * r["delivered_ratio"])
         rss = "-" if r.get("rss_kib") is None else "%.1f" % (r["rss_kib"] / 1024.0)
-        out.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+        out.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
             sc, r.get("server_name", r["server"]),
             f1(r.get("players_connected_end"), 0),
             cpu_cell(r), f1(r.get("cpu_vs_nginx"), 2),
             rss, f1(r.get("rss_per_player_kib")), mb,
             pair(r.get("latency_ms")), pair(r.get("ttff_ms")),
             f1(r.get("cpu_pct_per_gbps")), f1(r.get("cpu_vs_floor"), 2),
+            f1(r.get("cpu_vs_fanout"), 2),
             "; ".join(r.get("notes") or []) or ""))
     reps = max([r.get("rounds", 1) for r in rows] or [1])
     if reps > 1:
@@ -536,6 +591,23 @@ def table_md(res):
                        f1(f.get("sender_cpu_pct")), f1(f.get("sender_cpu_pct_per_gbps"), 2),
                        rounds, f1(f.get("sender_cpu_pct_per_gbps_sampled"), 2),
                        f1(f.get("receiver_cpu_pct"))))
+    for f in res.get("fanout") or []:
+        rng = f.get("cpu_percent_range")
+        rounds = (" (median of %d rounds, range %s–%s)" % (f["rounds"], f1(rng[0]), f1(rng[1]))
+                  if rng and f.get("rounds", 1) > 1 else "")
+        how = ("a write per player per message" if not f["merge_ms"]
+               else "a write per player per %d ms window" % f["merge_ms"])
+        bad = []
+        if f.get("short_writes"):
+            bad.append("%d short writes" % f["short_writes"])
+        if f.get("lagged"):
+            bad.append("%d players skipped ahead: the floor did not keep up" % f["lagged"])
+        if not f.get("verified"):
+            bad.append("bytes received differ from bytes written")
+        out.append("Fan-out floor (`rtmpbench --floor`, %d sockets, %s): %.0f writes/s, %.0f Mb/s, "
+                   "writer **%s %% CPU**%s%s." % (
+                       f["players"], how, f.get("writes_per_s") or 0, f.get("mbps") or 0,
+                       f1(f.get("cpu_percent")), rounds, "; " + ", ".join(bad) if bad else ""))
     t = res.get("targets")
     if t:
         out.append("")
@@ -551,6 +623,13 @@ def table_md(res):
             out.append("The iperf3 floor for nginx-rtmp's delivered rate is %.1f %% CPU, %.2f × "
                        "nginx-rtmp's CPU: the lowest CPU ratio any server could reach here." % (
                            t["floor_cpu_pct"], t["floor_vs_nginx"]))
+        if t.get("fanout_vs_nginx") is not None:
+            out.append("")
+            out.append("The writes a %d ms window implies for %d players cost %s %% CPU with no "
+                       "server at all (fan-out floor), %.2f × nginx-rtmp's CPU: the lowest CPU "
+                       "ratio a server writing once per player per window could reach here." % (
+                           t["fanout_merge_ms"], t["players"], f1(t["fanout_cpu_pct"]),
+                           t["fanout_vs_nginx"]))
     loads = [(r["run"], r.get("loadavg_before")) for r in res.get("rounds") or rows
              if r.get("loadavg_before")]
     meta = res.get("meta") or {}
@@ -579,16 +658,18 @@ def docs_md(res, table):
                  "--write-docs`; do not edit the numbers by hand). rtmpd and nginx-rtmp are "
                  "started one after the other on the same machine, each pinned to one CPU, and "
                  "loaded by `rtmpbench` pinned to another; an iperf3 run over loopback gives the "
-                 "kernel's own cost of moving the same bytes. The numbers are measurements, "
+                 "kernel's own cost of moving the same bytes, and `rtmpbench --floor` the cost of "
+                 "making the same fan-out's socket writes with no server. The numbers are "
+                 "measurements, "
                  "never pass/fail: compare the ratios, which are taken within one run.")
     lines.append("")
     lines.append("## How to run")
     lines.append("")
     lines.append("```sh")
     lines.append("scripts/bench.sh --quick        # ~3 minutes: 100 and 500 players, 100x10, short churn")
-    lines.append("scripts/bench.sh                # full run (~13 minutes): adds 2000 players, 30 s windows")
+    lines.append("scripts/bench.sh                # full run (~15 minutes): adds 2000 players, 30 s windows")
     lines.append("scripts/bench.sh --write-docs   # full run, then rewrite this file")
-    lines.append("scripts/bench.sh --repeat 3     # 3 rounds, medians (~37 minutes; the iperf3 floor too): for a noisy machine")
+    lines.append("scripts/bench.sh --repeat 3     # 3 rounds, medians (~43 minutes; the floors too): for a noisy machine")
     lines.append("scripts/bench.sh --only one_2000,churn   # some scenarios only")
     lines.append("RTMPD_BIN=/path/rtmpd scripts/bench.sh --no-build   # measure another build")
     lines.append("```")
@@ -675,6 +756,14 @@ def docs_md(res, table):
                  "the kernel, which no server can beat. Thousands of sockets with smaller writes "
                  "cost more per byte than one socket, so ×floor ≈ 1 is out of reach; 2 is the "
                  "target.")
+    lines.append("- **×fan-out** divides CPU % by the fan-out floor's at the same player count: "
+                 "`rtmpbench --floor` (docs/rtmpbench.md) makes the socket writes the fan-out "
+                 "implies and nothing else, writer on the server's CPU and reader on the load's: "
+                 "one write per player per message for nginx-rtmp and rtmpd with "
+                 "`merge_ms = 0`, one per player per window for rtmpd with a window. It is what "
+                 "that write pattern costs in the kernel; what a server spends above it is its "
+                 "own work (a server that coalesces more than the pattern, as rtmpd does when "
+                 "its loop is busy, can come in under it).")
     lines.append("- With thousands of players, a server's CPU depends on how much it writes per "
                  "system call: a server that falls behind writes bigger batches, spends less CPU "
                  "per byte and shows a higher latency; one that keeps up writes about one frame "

@@ -3,6 +3,7 @@
 add_executable(rtmpbench
   ${CMAKE_SOURCE_DIR}/tools/rtmpbench/main.c
   ${CMAKE_SOURCE_DIR}/tools/rtmpbench/conn.c
+  ${CMAKE_SOURCE_DIR}/tools/rtmpbench/floor.c
   ${CMAKE_SOURCE_DIR}/tools/rtmpbench/media.c
   ${CMAKE_SOURCE_DIR}/tools/rtmpbench/publisher.c
   ${CMAKE_SOURCE_DIR}/tools/rtmpbench/player.c

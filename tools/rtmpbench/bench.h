@@ -105,6 +105,15 @@ struct media {
     uint32_t video_tags, audio_tags, data_tags;
 };
 
+/* Option values (main.c): 0, or -1 with a message. */
+int bench_parse_double(const char *opt, const char *s, double min, double *out);
+int bench_parse_u32(const char *opt, const char *s, uint32_t min, uint32_t max, uint32_t *out);
+/* Raises the open-files limit to its hard limit. */
+void bench_raise_nofile(void);
+
+/* rtmpbench --floor (floor.c): the kernel's cost of a fan-out's writes. */
+int floor_main(int argc, char **argv);
+
 /* Loads and indexes an FLV file. Returns 0 or -1 (message printed). */
 int media_load(struct media *m, const char *path);
 void media_free(struct media *m);

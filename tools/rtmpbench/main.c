@@ -43,7 +43,10 @@ static void usage(FILE *f)
             "  --chunk-size N     chunk size the publisher sets (default 4096)\n"
             "  --ts-offset MS     add MS to every published timestamp (default 0; e.g.\n"
             "                     16770000 crosses the 24-bit extended timestamp limit)\n"
-            "  --quiet            no progress lines\n");
+            "  --quiet            no progress lines\n"
+            "       rtmpbench --floor -n N --file FILE.flv [--merge-ms W] ...\n"
+            "                     the same fan-out's socket writes without a server\n"
+            "                     (see rtmpbench --floor --help)\n");
 }
 
 void bench_log(const char *fmt, ...)
@@ -75,7 +78,7 @@ void bench_err(struct bench *b, const char *fmt, ...)
 
 /* --- options ------------------------------------------------------------ */
 
-static int parse_double(const char *opt, const char *s, double min, double *out)
+int bench_parse_double(const char *opt, const char *s, double min, double *out)
 {
     char *end;
     errno = 0;
@@ -88,7 +91,7 @@ static int parse_double(const char *opt, const char *s, double min, double *out)
     return 0;
 }
 
-static int parse_u32(const char *opt, const char *s, uint32_t min, uint32_t max, uint32_t *out)
+int bench_parse_u32(const char *opt, const char *s, uint32_t min, uint32_t max, uint32_t *out)
 {
     char *end;
     errno = 0;
@@ -138,15 +141,15 @@ static int parse_options(struct bench_opts *o, int argc, char **argv)
         case OPT_FILE: o->file = optarg; break;
         case OPT_PLAY: o->play_url = optarg; break;
         case 'n':
-            if (parse_u32("-n", optarg, 1, 1000000, &o->n) < 0)
+            if (bench_parse_u32("-n", optarg, 1, 1000000, &o->n) < 0)
                 return -1;
             break;
         case OPT_STREAMS:
-            if (parse_u32("--streams", optarg, 1, 100000, &o->streams) < 0)
+            if (bench_parse_u32("--streams", optarg, 1, 100000, &o->streams) < 0)
                 return -1;
             break;
         case OPT_RATE:
-            if (parse_double("--rate", optarg, 0, &o->rate) < 0)
+            if (bench_parse_double("--rate", optarg, 0, &o->rate) < 0)
                 return -1;
             if (o->rate <= 0) {
                 bench_log("--rate must be > 0");
@@ -154,25 +157,25 @@ static int parse_options(struct bench_opts *o, int argc, char **argv)
             }
             break;
         case OPT_DURATION:
-            if (parse_double("--duration", optarg, 0, &o->duration) < 0)
+            if (bench_parse_double("--duration", optarg, 0, &o->duration) < 0)
                 return -1;
             break;
         case OPT_WARMUP:
-            if (parse_double("--warmup", optarg, 0, &o->warmup) < 0)
+            if (bench_parse_double("--warmup", optarg, 0, &o->warmup) < 0)
                 return -1;
             break;
         case OPT_CHURN:
-            if (parse_double("--churn", optarg, 0, &o->churn) < 0)
+            if (bench_parse_double("--churn", optarg, 0, &o->churn) < 0)
                 return -1;
             break;
         case OPT_JSON: o->json_path = optarg; break;
         case OPT_DUMP: o->dump_path = optarg; break;
         case OPT_CHUNK_SIZE:
-            if (parse_u32("--chunk-size", optarg, 1, 0x7fffffff, &o->chunk_size) < 0)
+            if (bench_parse_u32("--chunk-size", optarg, 1, 0x7fffffff, &o->chunk_size) < 0)
                 return -1;
             break;
         case OPT_TS_OFFSET:
-            if (parse_u32("--ts-offset", optarg, 0, 0xffffffff, &o->ts_offset) < 0)
+            if (bench_parse_u32("--ts-offset", optarg, 0, 0xffffffff, &o->ts_offset) < 0)
                 return -1;
             break;
         case OPT_QUIET: o->quiet = 1; break;
@@ -205,7 +208,7 @@ static int parse_options(struct bench_opts *o, int argc, char **argv)
 
 /* --- run control -------------------------------------------------------- */
 
-static void raise_nofile(void)
+void bench_raise_nofile(void)
 {
     struct rlimit rl;
 
@@ -330,11 +333,14 @@ int main(int argc, char **argv)
     char err[512];
     int rc = 1;
 
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--floor") == 0)
+            return floor_main(argc, argv);
     if (parse_options(&b->o, argc, argv) < 0) {
         fprintf(stderr, "rtmpbench: see rtmpbench --help\n");
         return 1;
     }
-    raise_nofile();
+    bench_raise_nofile();
     signal(SIGPIPE, SIG_IGN);
     srandom((unsigned)time(NULL) ^ (unsigned)getpid());
 
