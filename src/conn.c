@@ -322,7 +322,7 @@ void rtmpd_conn_probe_enable(struct rtmpd_conn *c, int bursts)
     if (!c->probe) {
         c->probe = 1;
         rtmpd_bw_init(&c->bw);
-        rtmpd_list_insert_tail(&c->srv->probed, &c->probe_link);
+        rtmpd_server_want_probe(c->srv, c);
     }
     c->probe_bursts = (uint8_t)(c->probe_bursts || bursts);
 }

@@ -386,13 +386,23 @@ static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 static void probe_tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
-    (void)loop;
     (void)revents;
     struct rtmpd_server *srv = w->data;
     struct rtmpd_list *pos, *tmp;
     rtmpd_list_foreach_safe(pos, tmp, &srv->probed) {
         rtmpd_conn_probe_sample(rtmpd_container_of(pos, struct rtmpd_conn, probe_link));
     }
+    if (rtmpd_list_empty(&srv->probed))
+        ev_timer_stop(loop, w);
+}
+
+void rtmpd_server_want_probe(struct rtmpd_server *srv, struct rtmpd_conn *c)
+{
+    if (!rtmpd_list_empty(&c->probe_link))
+        return;
+    rtmpd_list_insert_tail(&srv->probed, &c->probe_link);
+    if (!ev_is_active(&srv->probe_tick))
+        ev_timer_start(srv->loop, &srv->probe_tick);
 }
 
 void rtmpd_server_want_burst_check(struct rtmpd_server *srv, struct rtmpd_conn *c)
@@ -517,9 +527,9 @@ int rtmpd_server_init(struct rtmpd_server *srv, struct ev_loop *loop,
     srv->tick.data = srv;
     ev_timer_start(loop, &srv->tick);
 
+    /* Runs only while some connection is probed (an idle server sleeps). */
     ev_timer_init(&srv->probe_tick, probe_tick_cb, PROBE_PERIOD, PROBE_PERIOD);
     srv->probe_tick.data = srv;
-    ev_timer_start(loop, &srv->probe_tick);
     ev_init(&srv->burst_tick, burst_tick_cb);
     srv->burst_tick.repeat = RTMPD_CONN_BURST_TICK_US / 1e6;
     srv->burst_tick.data = srv;

@@ -156,6 +156,10 @@ uint32_t rtmpd_merge_phase(uint64_t id, uint32_t period, uint32_t phases);
 /* Times `c`'s burst until it is delivered (bandwidth probe). */
 void rtmpd_server_want_burst_check(struct rtmpd_server *srv, struct rtmpd_conn *c);
 
+/* Puts `c` on the probed list: sampled every probe tick, which runs only
+ * while the list is not empty. */
+void rtmpd_server_want_probe(struct rtmpd_server *srv, struct rtmpd_conn *c);
+
 /* Schedules `c` to be freed at the next safe point. */
 void rtmpd_server_want_close(struct rtmpd_server *srv, struct rtmpd_conn *c);
 
