@@ -396,22 +396,26 @@ static void probe_tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
         ev_timer_stop(loop, w);
 }
 
+/* Puts `link` on `list`, which `timer` serves: the timer runs only while
+ * the list is not empty (its callback stops it when it finds it empty). */
+static void timed_list_add(struct rtmpd_server *srv, struct rtmpd_list *list,
+                           struct rtmpd_list *link, ev_timer *timer)
+{
+    if (!rtmpd_list_empty(link))
+        return;
+    rtmpd_list_insert_tail(list, link);
+    if (!ev_is_active(timer))
+        ev_timer_again(srv->loop, timer);
+}
+
 void rtmpd_server_want_probe(struct rtmpd_server *srv, struct rtmpd_conn *c)
 {
-    if (!rtmpd_list_empty(&c->probe_link))
-        return;
-    rtmpd_list_insert_tail(&srv->probed, &c->probe_link);
-    if (!ev_is_active(&srv->probe_tick))
-        ev_timer_start(srv->loop, &srv->probe_tick);
+    timed_list_add(srv, &srv->probed, &c->probe_link, &srv->probe_tick);
 }
 
 void rtmpd_server_want_burst_check(struct rtmpd_server *srv, struct rtmpd_conn *c)
 {
-    if (!rtmpd_list_empty(&c->burst_link))
-        return;
-    rtmpd_list_insert_tail(&srv->bursts, &c->burst_link);
-    if (!ev_is_active(&srv->burst_tick))
-        ev_timer_again(srv->loop, &srv->burst_tick);
+    timed_list_add(srv, &srv->bursts, &c->burst_link, &srv->burst_tick);
 }
 
 static void burst_tick_cb(struct ev_loop *loop, ev_timer *w, int revents)

@@ -41,6 +41,8 @@ static inline void str_copy(char *dst, size_t size, const char *src)
 
 /* CLOCK_MONOTONIC in nanoseconds. */
 int64_t bench_now_ns(void);
+/* CPU seconds (user + system) this process used so far. */
+double bench_cpu_seconds(void);
 
 /*
  * Log-linear histogram of non-negative integer values (microseconds here):

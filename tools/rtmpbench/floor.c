@@ -31,7 +31,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
@@ -82,18 +81,6 @@ static void floor_usage(FILE *f)
             "  --warmup S         seconds before the measured window (default 2)\n"
             "  --reader-cpu C     pin the reading process to CPU C (default: not pinned)\n"
             "  --json FILE        write the result as JSON\n");
-}
-
-static double ts_sec(struct timeval tv)
-{
-    return (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
-}
-
-static double cpu_now(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return ts_sec(ru.ru_utime) + ts_sec(ru.ru_stime);
 }
 
 static int floor_options(struct floor_opts *o, int argc, char **argv)
@@ -383,7 +370,7 @@ int floor_main(int argc, char **argv)
         int64_t now = now_us();
         if (!measuring && now >= w0) {
             measuring = 1;
-            cpu0 = cpu_now();
+            cpu0 = bench_cpu_seconds();
             w0 = now;
             fl.w_writes = fl.writes;
             fl.w_bytes = fl.bytes;
@@ -427,7 +414,7 @@ int floor_main(int argc, char **argv)
             wake = end;
         sleep_until_us(wake);
     }
-    double cpu_s = cpu_now() - cpu0, window_s = (double)(now_us() - w0) / 1e6;
+    double cpu_s = bench_cpu_seconds() - cpu0, window_s = (double)(now_us() - w0) / 1e6;
 
     for (uint32_t i = 0; i < fl.o.n; i++)
         close(fl.pl[i].fd);

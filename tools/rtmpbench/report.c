@@ -85,17 +85,6 @@ void report_progress(struct bench *b)
     fputc('\n', stderr);
 }
 
-/* CPU seconds (user + system) this process used so far. */
-static double cpu_seconds(void)
-{
-    struct rusage ru;
-
-    if (getrusage(RUSAGE_SELF, &ru) < 0)
-        return 0;
-    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
-           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
-}
-
 void report_summary(struct bench *b, FILE *f)
 {
     double secs = phase_seconds(b);
@@ -109,18 +98,18 @@ void report_summary(struct bench *b, FILE *f)
             (unsigned long long)b->frames, ms_str(t50, sizeof t50, &b->ttff, 0.50, 1),
             ms_str(t99, sizeof t99, &b->ttff, 0.99, 1), ms_str(l50, sizeof l50, &b->lat, 0.50, 1),
             ms_str(l99, sizeof l99, &b->lat, 0.99, 1), ms_str(lmax, sizeof lmax, &b->lat, 1.0, 1),
-            ms_str(r99, sizeof r99, &b->lat_read, 0.99, 1), (unsigned long long)b->stalls, (unsigned long long)b->seq_errors,
-            (unsigned long long)b->checked, b->closed, secs);
+            ms_str(r99, sizeof r99, &b->lat_read, 0.99, 1), (unsigned long long)b->stalls,
+            (unsigned long long)b->seq_errors, (unsigned long long)b->checked, b->closed, secs);
     if (b->npubs)
         fprintf(f, " publishers=%u/%u pub_frames=%llu", b->pubs_publishing, b->npubs,
                 (unsigned long long)pub_frames(b));
     fputc('\n', f);
 
     double wall = (double)(b->t_end - b->t_start) / 1e9;
-    if (wall > 2 && cpu_seconds() > 0.9 * wall)
+    if (wall > 2 && bench_cpu_seconds() > 0.9 * wall)
         bench_log("warning: rtmpbench used %.0f%% of a CPU: TTFF and read_p99 include its own "
                   "queueing, and the server may be held back by its slow reads; use fewer "
-                  "players per process", cpu_seconds() * 100.0 / wall);
+                  "players per process", bench_cpu_seconds() * 100.0 / wall);
 }
 
 /* --- JSON ----------------------------------------------------------------- */
