@@ -334,7 +334,9 @@ measure_floors() {
   bitrate_kbps=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["publish"]["file_bitrate_kbps"])' \
     "$out_dir/runs/${scenarios[0]%% *}__rtmpd__r1/idle.bench.json") ||
     fail "cannot read the media bit rate from rtmpbench's JSON"
-  floor_list=("$floor_players")
+  # --quick has no 2000-player scenario: only the scenarios' own rates (time limit)
+  floor_list=()
+  [ "$mode" = quick ] || floor_list=("$floor_players")
   for s in "${scenarios[@]}"; do
     read -r _ n _ _ <<<"$s"
     [[ " ${floor_list[*]} " == *" $n "* ]] || floor_list+=("$n")
@@ -449,6 +451,7 @@ EOF
 
 start_time=$SECONDS
 for ((round = 1; round <= repeat; round++)); do
+declare -A idle_run=()   # kind_streams -> the run of this round that measured the idle RSS
 for s in "${scenarios[@]}"; do
   read -r sid n streams churn <<<"$s"
   ramp=$(((n + rate - 1) / rate))
@@ -463,13 +466,30 @@ for s in "${scenarios[@]}"; do
     url=rtmp://127.0.0.1:$server_port/live/s
     say "$run: $kind pid $server_pid port $server_port (cpu $server_cpu); load $n players x $streams stream(s)$( ((churn > 0)) && echo ", churn $churn s"), ${duration} s (cpu $load_cpu), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 
-    # The idle server: publisher(s) only, for the RSS baseline.
-    python3 "$here/scripts/bench_run.py" load --server-pid "$server_pid" --label "$run idle" \
-      --out "$rdir/idle.json" --players 0 --settle 0 --bench-json "$rdir/idle.bench.json" \
-      --stderr-log "$rdir/idle.bench.log" -- \
-      taskset -c "$load_cpu" "$rtmpbench" --publish "$url" --file "$media" --streams "$streams" \
-      --duration "$idle_s" --json "$rdir/idle.bench.json" >/dev/null ||
-      fail "$run: the idle (publisher only) run failed; see $rdir/idle.bench.log and $server_log"
+    # The idle server: publisher(s) only, for the RSS baseline. A fresh
+    # server of one kind with the same streams idles at the same RSS (within
+    # ~0.1 MiB across runs), so a round measures it once per kind and stream
+    # count and later scenarios reuse it (idle.json says from which run).
+    idle_key=${kind}_${streams}
+    if [ -n "${idle_run[$idle_key]:-}" ]; then
+      python3 - "$out_dir/runs/${idle_run[$idle_key]}" "$rdir" "${idle_run[$idle_key]}" <<'PY' ||
+import json, os, shutil, sys
+src, dst, name = sys.argv[1:4]
+shutil.copy(os.path.join(src, "idle.bench.json"), os.path.join(dst, "idle.bench.json"))
+j = json.load(open(os.path.join(src, "idle.json")))
+j["reused_from"] = name
+json.dump(j, open(os.path.join(dst, "idle.json"), "w"), indent=1)
+PY
+        fail "$run: cannot reuse the idle run ${idle_run[$idle_key]}"
+    else
+      python3 "$here/scripts/bench_run.py" load --server-pid "$server_pid" --label "$run idle" \
+        --out "$rdir/idle.json" --players 0 --settle 0 --bench-json "$rdir/idle.bench.json" \
+        --stderr-log "$rdir/idle.bench.log" -- \
+        taskset -c "$load_cpu" "$rtmpbench" --publish "$url" --file "$media" --streams "$streams" \
+        --duration "$idle_s" --json "$rdir/idle.bench.json" >/dev/null ||
+        fail "$run: the idle (publisher only) run failed; see $rdir/idle.bench.log and $server_log"
+      idle_run[$idle_key]=$run
+    fi
 
     args=(--publish "$url" --play "$url" --file "$media" -n "$n" --streams "$streams"
           --rate "$rate" --duration "$duration" --warmup "$warmup" --json "$rdir/bench.json")

@@ -732,8 +732,10 @@ def docs_md(res, table):
                  "this is mostly kernel time for both servers. **×nginx** is rtmpd's CPU divided "
                  "by nginx-rtmp's in the same scenario and the same run.")
     lines.append("- **RSS** is VmRSS at the end of the window; **KiB/player** is (RSS − RSS of "
-                 "the same fresh server with only the publisher(s) connected) / players "
-                 "connected. Each scenario starts a fresh server.")
+                 "a fresh server of the same kind with only the publisher(s) connected) / players "
+                 "connected. Each scenario starts a fresh server; the publisher-only RSS is "
+                 "measured once per round for each server and stream count (it varies by "
+                 "~0.1 MiB between fresh servers).")
     lines.append("- **Mb/s** is the payload the players received during the window (rtmpbench's "
                  "per-second progress), and in brackets its share of players × the file's bit "
                  "rate. Under 100% means the server (or rtmpbench) did not keep up, or dropped "
