@@ -666,7 +666,7 @@ def docs_md(res, table):
     lines.append("## How to run")
     lines.append("")
     lines.append("```sh")
-    lines.append("scripts/bench.sh --quick        # ~3 minutes: 100 and 500 players, 100x10, short churn")
+    lines.append("scripts/bench.sh --quick        # ~2.5 minutes: 100 and 500 players, 100x10, short churn")
     lines.append("scripts/bench.sh                # full run (~15 minutes): adds 2000 players, 30 s windows")
     lines.append("scripts/bench.sh --write-docs   # full run, then rewrite this file")
     lines.append("scripts/bench.sh --repeat 3     # 3 rounds, medians (~43 minutes; the floors too): for a noisy machine")
