@@ -5,6 +5,7 @@
 # crashes to build-fuzz/fuzz-artifacts/; the committed corpus is only read.
 #
 #   scripts/fuzz.sh [SECONDS] [HARNESS...]     harnesses: handshake chunk amf flv session http
+#                                              (default: all of tests/fuzz/fuzz.cmake's)
 #
 #   FUZZ_JOBS=2          harnesses run at once (default 1; the machine is shared)
 #   FUZZ_BUILD_DIR=dir   another build tree (default build-fuzz)
@@ -20,14 +21,19 @@ build_dir=${FUZZ_BUILD_DIR:-$here/build-fuzz}
 seconds=${1:-60}
 [ $# -gt 0 ] && shift
 harnesses=("$@")
-((${#harnesses[@]})) || harnesses=(handshake chunk amf flv session http)
 jobs=${FUZZ_JOBS:-1}
 
-# Largest input per harness; keep in line with tests/fuzz/fuzz.cmake.
-declare -A max_len=([handshake]=4096 [chunk]=16384 [amf]=8192 [flv]=16384)
-
+# The harnesses and each one's largest input come from tests/fuzz/fuzz.cmake
+# (RTMPD_FUZZ_HARNESSES, rtmpd_fuzz_max_len_<harness>), which ctest uses too.
+cmake_file=$here/tests/fuzz/fuzz.cmake
+if ! ((${#harnesses[@]})); then
+  read -r -a harnesses <<<"$(sed -nE 's/^set\(RTMPD_FUZZ_HARNESSES (.*)\)$/\1/p' "$cmake_file")"
+  ((${#harnesses[@]})) || { echo "fuzz.sh: no RTMPD_FUZZ_HARNESSES in $cmake_file" >&2; exit 2; }
+fi
+declare -A max_len=()
 for h in "${harnesses[@]}"; do
-  [ -n "${max_len[$h]:-}" ] || { echo "fuzz.sh: unknown harness $h" >&2; exit 2; }
+  max_len[$h]=$(sed -nE "s/^set\(rtmpd_fuzz_max_len_$h ([0-9]+)\)$/\1/p" "$cmake_file")
+  [ -n "${max_len[$h]}" ] || { echo "fuzz.sh: unknown harness $h" >&2; exit 2; }
 done
 
 "$here/scripts/bootstrap.sh" --deps
