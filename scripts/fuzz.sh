@@ -32,7 +32,9 @@ if ! ((${#harnesses[@]})); then
 fi
 declare -A max_len=()
 for h in "${harnesses[@]}"; do
-  max_len[$h]=$(sed -nE "s/^set\(rtmpd_fuzz_max_len_$h ([0-9]+)\)$/\1/p" "$cmake_file")
+  max_len[$h]=""
+  [[ $h =~ ^[a-z0-9_]+$ ]] &&
+    max_len[$h]=$(sed -nE "s/^set\(rtmpd_fuzz_max_len_$h ([0-9]+)\)$/\1/p" "$cmake_file")
   [ -n "${max_len[$h]}" ] || { echo "fuzz.sh: unknown harness $h" >&2; exit 2; }
 done
 
