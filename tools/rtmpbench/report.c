@@ -105,11 +105,11 @@ void report_summary(struct bench *b, FILE *f)
                 (unsigned long long)pub_frames(b));
     fputc('\n', f);
 
-    double wall = (double)(b->t_end - b->t_start) / 1e9;
-    if (wall > 2 && bench_cpu_seconds() > 0.9 * wall)
+    double wall = (double)(b->t_end - b->t_start) / 1e9, cpu = bench_cpu_seconds();
+    if (wall > 2 && cpu > 0.9 * wall)
         bench_log("warning: rtmpbench used %.0f%% of a CPU: TTFF and read_p99 include its own "
                   "queueing, and the server may be held back by its slow reads; use fewer "
-                  "players per process", bench_cpu_seconds() * 100.0 / wall);
+                  "players per process", cpu * 100.0 / wall);
 }
 
 /* --- JSON ----------------------------------------------------------------- */
