@@ -491,6 +491,15 @@ def targets(rows, fanout=()):
         out["fanout_merge_ms"] = fw["merge_ms"]
         out["fanout_cpu_pct"] = fw["cpu_percent"]
         out["fanout_vs_nginx"] = round(fw["cpu_percent"] / ng["cpu_pct"], 2)
+    # The same for a write per player per message (merge_ms = 0), and how long
+    # one message's writes to all n players take at that floor: the player
+    # written last waits that long before any queueing or transit.
+    f0 = next((f for f in fanout if f["players"] == n and f["merge_ms"] == 0), None)
+    if f0 and f0.get("cpu_percent") and f0.get("writes_per_s"):
+        out["fanout0_cpu_pct"] = f0["cpu_percent"]
+        out["fanout0_message_ms"] = round(f0["cpu_percent"] * 10.0 * n / f0["writes_per_s"], 1)
+        if ng and ng.get("cpu_pct"):
+            out["fanout0_vs_nginx"] = round(f0["cpu_percent"] / ng["cpu_pct"], 2)
 
     def add(what, row, value, limit, unit, fmt="%.2f"):
         ok = None if value is None else value <= limit
@@ -630,6 +639,19 @@ def table_md(res):
                        "ratio a server writing once per player per window could reach here." % (
                            t["fanout_merge_ms"], t["players"], f1(t["fanout_cpu_pct"]),
                            t["fanout_vs_nginx"]))
+        if t.get("fanout0_message_ms") is not None:
+            out.append("")
+            vs = ""
+            if t.get("fanout0_vs_nginx") is not None:
+                vs = (", %.2f × nginx-rtmp's CPU (the lowest CPU ratio a server writing once per "
+                      "player per message could reach here)" % t["fanout0_vs_nginx"])
+            out.append("A write per player per message costs %s %% CPU with no server at all%s. "
+                       "At that cost one message's writes to all %d players take %.1f ms on "
+                       "average: with `merge_ms = 0` the player written last gets each message "
+                       "that much later before any queueing or transit, and the 99th percentile "
+                       "player %.1f ms." % (
+                           f1(t["fanout0_cpu_pct"]), vs, t["players"], t["fanout0_message_ms"],
+                           0.99 * t["fanout0_message_ms"]))
     loads = [(r["run"], r.get("loadavg_before")) for r in res.get("rounds") or rows
              if r.get("loadavg_before")]
     meta = res.get("meta") or {}
