@@ -253,20 +253,37 @@ static void switch_complete(struct rtmpd_sub *sub, struct rtmpd_stream *to, stru
  * with the first message it gets (as a recording of it would). The first
  * frame of a new publish continues from the last timestamp the subscriber
  * got, so a publisher restart never makes a player's clock jump backwards.
+ * Stream timestamps are unwrapped (each one taken as the nearest to the one
+ * before, modulo 2^32), so a publisher whose clock passes 2^32 ms (49.7
+ * days) goes on without a break; the subscriber's own timeline wraps the
+ * same way on the wire. A step back further than the subscriber's own
+ * timeline reaches continues from its last timestamp instead of pinning
+ * every later message at 0.
  */
-static void sub_rebase(struct rtmpd_sub *sub, uint32_t ts)
+static void sub_rebase_to(struct rtmpd_sub *sub, uint32_t ts, uint32_t out)
 {
     sub->epoch = sub->st->epoch;
-    sub->ts_off = (sub->have_ts ? (int64_t)sub->last_ts : 0) - ts;
+    sub->in_last = ts;
+    sub->in_ext = ts;
+    sub->ts_off = (int64_t)out - ts;
+}
+
+static void sub_rebase(struct rtmpd_sub *sub, uint32_t ts)
+{
+    sub_rebase_to(sub, ts, sub->have_ts ? sub->last_ts : 0);
 }
 
 static uint32_t sub_map_ts(struct rtmpd_sub *sub, uint32_t ts)
 {
     if (!sub->have_ts || sub->epoch != sub->st->epoch)
         sub_rebase(sub, ts);
-    int64_t t = (int64_t)ts + sub->ts_off;
-    if (t < 0)
-        t = 0;
+    sub->in_ext += (int32_t)(ts - sub->in_last);
+    sub->in_last = ts;
+    int64_t t = sub->in_ext + sub->ts_off;
+    if (t < 0) { /* a publisher's clock that went back further than ours got */
+        sub_rebase(sub, ts);
+        t = sub->in_ext + sub->ts_off;
+    }
     return (uint32_t)t;
 }
 
@@ -526,6 +543,7 @@ void rtmpd_stream_attach(struct rtmpd_stream *st, struct rtmpd_sub *sub)
     sub->st = st;
     sub->epoch = st->epoch;
     sub->ts_off = 0;
+    sub->in_ext = sub->in_last = 0;
     rtmpd_list_insert_tail(&st->subs, &sub->link);
     st->nsubs++;
     if (st->publisher)
@@ -685,8 +703,7 @@ static void switch_complete(struct rtmpd_sub *sub, struct rtmpd_stream *to, stru
     to->nsubs++;
 
     /* The keyframe lands one millisecond after the last thing sent. */
-    sub->epoch = to->epoch;
-    sub->ts_off = (int64_t)sub->last_ts + (sub->have_ts ? 1 : 0) - f->timestamp;
+    sub_rebase_to(sub, f->timestamp, sub->last_ts + (sub->have_ts ? 1 : 0));
     uint32_t ts = sub_map_ts(sub, f->timestamp);
     if (to->meta)
         sub_send(sub, to->meta, ts);

@@ -61,7 +61,9 @@ struct rtmpd_sub {
     uint32_t stream_id;      /* RTMP message stream id */
     uint32_t chunk_size;     /* RTMP outgoing chunk size */
     uint32_t epoch;          /* publish generation the timestamps map from */
-    int64_t ts_off;          /* added to stream timestamps */
+    int64_t ts_off;          /* added to the unwrapped stream timestamps */
+    int64_t in_ext;          /* last stream timestamp mapped, unwrapped past 2^32 */
+    uint32_t in_last;        /* the same as the stream sent it */
     uint32_t last_ts;        /* last timestamp sent */
     uint64_t frames_sent;
     uint64_t frames_dropped;

@@ -24,7 +24,10 @@ their own stream names, each watched by a raw player that joined first:
   receive exactly the forwarded messages, in order, byte for byte.
 - live/jumpy: valid media whose timestamps go back 10 s, jump forward by
   2^31, wrap past 2^32 and go back by 2^31: every message is forwarded, in
-  order, intact; players are not disconnected; rtmpd logs each jump
+  order, intact; between the jumps the player's timestamps step as the
+  publisher's do (the wrap unwrapped, a step back below the player's own
+  start continued from its last timestamp, never stuck at 0); players are
+  not disconnected; rtmpd logs each jump
   ("live/jumpy: video timestamp jumped by -9967 ms (A -> B)"; a jump is a
   step back over 1 s or forward over 60 s, as a signed 32-bit difference).
 - live/agg: aggregate messages (type 22): a valid one is split into its
@@ -202,6 +205,14 @@ def jumping_timestamps(sc, src):
         got = w.media(len(sent))
         compare(got, sent, "live/jumpy, timestamps back 10 s, +2^31, past 2^32, -2^31")
         check(not w.c.closed and p.alive(), "publisher and player still connected")
+        # Between the jumps the player's clock moves as the publisher's does
+        # (modulo 2^32, the wrap included): it never sticks.
+        bounds = [0, n // 5, 2 * n // 5, 3 * n // 5, 4 * n // 5, min(n, len(got))]
+        off = [(k, (got[k].ts - got[k - 1].ts) & 0xFFFFFFFF, (ts(k) - ts(k - 1)) & 0xFFFFFFFF)
+               for a, b in zip(bounds, bounds[1:]) for k in range(a + 1, b)]
+        off = [x for x in off if x[1] != x[2]]
+        check(not off, "  between the jumps the player's timestamps step as the publisher's "
+              "(first differences: %s)" % off[:3])
         log("timestamps the player saw around the jumps: %s" %
             [got[k].ts for k in (0, n // 5 - 1, n // 5, 2 * n // 5, 3 * n // 5, 4 * n // 5)
              if k < len(got)])
