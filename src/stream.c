@@ -511,6 +511,18 @@ void rtmpd_stream_push(struct rtmpd_stream *st, struct rtmpd_frame *f)
     }
 }
 
+/* At least the bytes the cached GOP takes in a subscriber's queue (payload
+ * plus the largest RTMP or FLV framing it can get). */
+static uint64_t gop_queue_bytes(const struct rtmpd_gop *g, uint32_t chunk_size)
+{
+    uint64_t n = 0;
+    for (uint32_t i = 0; i < g->n; i++) {
+        uint32_t len = g->frames[i]->len;
+        n += (uint64_t)len + 18 + (chunk_size ? (uint64_t)len / chunk_size * 5 : 0);
+    }
+    return n;
+}
+
 /* Sends what a player needs to start now: metadata, sequence headers and
  * the cached GOP. Metadata and sequence headers carry the GOP's first
  * timestamp (0 for a new player): FFmpeg takes an onMetaData stamped
@@ -519,6 +531,19 @@ static void sub_start(struct rtmpd_sub *sub)
 {
     struct rtmpd_stream *st = sub->st;
     uint64_t now = stream_now(st);
+    const struct rtmpd_queue_conf *q = &st->app->queue;
+    uint32_t gop_n = st->gop.n;
+    if (gop_n) {
+        /* A GOP larger than the player's queue would cut it as a slow
+         * consumer before it read a byte: it waits for the next keyframe. */
+        uint64_t need = gop_queue_bytes(&st->gop, sub->chunk_size);
+        if (sub->conn->q_bytes + need > q->max_bytes) {
+            log_info(sub->conn->id, "%s: cached GOP (%llu bytes) does not fit queue.max_bytes "
+                     "(%llu): the player starts at the next keyframe", st->key,
+                     (unsigned long long)need, (unsigned long long)q->max_bytes);
+            gop_n = 0;
+        }
+    }
     uint32_t base = st->gop.n ? st->gop.frames[0]->timestamp : st->last_ts;
     sub_rebase(sub, base); /* also after a pause: continue, never go back */
     uint32_t ts = sub_map_ts(sub, base);
@@ -532,7 +557,7 @@ static void sub_start(struct rtmpd_sub *sub)
         sub_send(sub, st->vseq, ts);
     if (st->aseq && !sub->no_audio)
         sub_send(sub, st->aseq, ts);
-    for (uint32_t i = 0; i < st->gop.n; i++)
+    for (uint32_t i = 0; i < gop_n; i++)
         sub_deliver(sub, st->gop.frames[i], now);
     sub->conn->urgent = 0;
 }
