@@ -23,6 +23,12 @@
 #define STOP_GRACE 2.0
 /* Bandwidth sampling period. */
 #define PROBE_PERIOD 0.5
+/* How long the listeners rest when accept fails for want of descriptors or
+ * kernel memory. Retrying costs one failed accept4 per listener, so a short
+ * pause is cheap even if the shortage lasts; and pending clients wait in the
+ * kernel's backlog meanwhile, so a short pause gets them in soon after
+ * descriptors are freed (nginx waits 500 ms). */
+#define ACCEPT_PAUSE 0.1
 
 uint64_t rtmpd_server_now_us(const struct rtmpd_server *srv)
 {
@@ -145,6 +151,60 @@ static void refusals_flush(struct rtmpd_server *srv, uint64_t now)
                  "second)", n, REFUSAL_LOG_BURST);
 }
 
+static void listeners_start(struct rtmpd_server *srv)
+{
+    for (uint32_t i = 0; i < srv->nlisteners; i++)
+        ev_io_start(srv->loop, &srv->listeners[i].io);
+}
+
+static void listeners_stop(struct rtmpd_server *srv)
+{
+    for (uint32_t i = 0; i < srv->nlisteners; i++)
+        ev_io_stop(srv->loop, &srv->listeners[i].io);
+}
+
+/*
+ * accept failed for want of descriptors or kernel memory. The connection
+ * stays in the backlog and the listener readable: libev, level-triggered,
+ * would call accept_cb again at once, forever. Every listener is stopped
+ * (descriptors are the whole process's) for ACCEPT_PAUSE, while the
+ * connections already open are served. One line per episode: from the
+ * first failure until accept works again, however many pauses it takes.
+ */
+static void accept_pause(struct rtmpd_server *srv, const struct rtmpd_listener *l, int err)
+{
+    listeners_stop(srv);
+    /* Set anew: an expired one-shot timer keeps what was left (<= 0). */
+    ev_timer_stop(srv->loop, &srv->accept_pause);
+    ev_timer_set(&srv->accept_pause, ACCEPT_PAUSE, 0.);
+    ev_timer_start(srv->loop, &srv->accept_pause);
+    srv->stats.accept_pauses++;
+    if (srv->accept_episode_pauses++ == 0) {
+        srv->accept_paused_us = rtmpd_server_now_us(srv);
+        log_warn(0, "accept on %s: %s (%u connections): not accepting for %d ms at a time "
+                 "until it works again", l->addr, strerror(err), srv->nconns,
+                 (int)(ACCEPT_PAUSE * 1000));
+    }
+}
+
+/* accept worked (or found nothing pending) after an episode of pauses. */
+static void accept_resumed(struct rtmpd_server *srv)
+{
+    uint64_t ms = (rtmpd_server_now_us(srv) - srv->accept_paused_us) / 1000;
+    log_info(0, "accepting again after %llu ms (%u pauses, %u connections)",
+             (unsigned long long)ms, srv->accept_episode_pauses, srv->nconns);
+    srv->accept_episode_pauses = 0;
+}
+
+static void accept_pause_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct rtmpd_server *srv = w->data;
+    if (!srv->stopping)
+        listeners_start(srv);
+}
+
 static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
     (void)loop;
@@ -157,12 +217,21 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
         socklen_t len = sizeof ss;
         int fd = accept4(l->fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
-            if (errno == EINTR || errno == ECONNABORTED)
+            int err = errno;
+            if (err == EINTR || err == ECONNABORTED)
                 continue;
-            if (errno != EAGAIN && errno != EWOULDBLOCK)
-                log_warn(0, "accept on %s: %s", l->addr, strerror(errno));
+            if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
+                accept_pause(srv, l, err);
+                return;
+            }
+            if (srv->accept_episode_pauses)
+                accept_resumed(srv);
+            if (err != EAGAIN && err != EWOULDBLOCK)
+                log_warn(0, "accept on %s: %s", l->addr, strerror(err));
             return;
         }
+        if (srv->accept_episode_pauses)
+            accept_resumed(srv);
         if (srv->stopping || srv->nconns >= srv->cfg->limits.max_connections) {
             srv->stats.rejected++;
             char host[INET6_ADDRSTRLEN] = "?";
@@ -453,6 +522,7 @@ void rtmpd_server_stop(struct rtmpd_server *srv)
     if (srv->stopping)
         return;
     srv->stopping = 1;
+    ev_timer_stop(srv->loop, &srv->accept_pause);
     for (uint32_t i = 0; i < srv->nlisteners; i++) {
         ev_io_stop(srv->loop, &srv->listeners[i].io);
         close(srv->listeners[i].fd);
@@ -540,6 +610,8 @@ int rtmpd_server_init(struct rtmpd_server *srv, struct ev_loop *loop,
 
     ev_timer_init(&srv->stop_timer, stop_timer_cb, STOP_GRACE, 0.);
     srv->stop_timer.data = srv;
+    ev_timer_init(&srv->accept_pause, accept_pause_cb, ACCEPT_PAUSE, 0.);
+    srv->accept_pause.data = srv;
 
     ev_signal_init(&srv->sigint, signal_cb, SIGINT);
     ev_signal_init(&srv->sigterm, signal_cb, SIGTERM);
@@ -574,6 +646,7 @@ void rtmpd_server_release(struct rtmpd_server *srv)
     ev_idle_stop(srv->loop, &srv->flush_more);
     ev_timer_stop(srv->loop, &srv->merge_timer);
     ev_timer_stop(srv->loop, &srv->stop_timer);
+    ev_timer_stop(srv->loop, &srv->accept_pause);
     ev_timer_stop(srv->loop, &srv->tick);
     ev_timer_stop(srv->loop, &srv->probe_tick);
     ev_timer_stop(srv->loop, &srv->burst_tick);

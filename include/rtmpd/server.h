@@ -40,6 +40,7 @@ struct rtmpd_server_stats {
     uint64_t gop_cache_bytes;  /* held by all GOP caches together */
     uint64_t gop_cache_evictions; /* caches emptied to stay within max_gop_cache_bytes */
     uint64_t write_slices_deferred; /* safe points that left writes for after a poll */
+    uint64_t accept_pauses;  /* listeners paused: out of descriptors or kernel memory */
 };
 
 /* Merge wheel: steps of at most RTMPD_MERGE_STEP_MAX_US; a window of up to
@@ -83,6 +84,11 @@ struct rtmpd_server {
     ev_timer probe_tick;            /* bandwidth samples of the probed connections */
     ev_timer burst_tick;            /* runs while bursts are being timed */
     ev_timer stop_timer;
+    /* Out of descriptors (or kernel memory), accept fails at once and the
+     * listeners stay readable: they are stopped while this runs. */
+    ev_timer accept_pause;
+    uint64_t accept_paused_us;      /* start of the current episode */
+    uint32_t accept_episode_pauses; /* pauses in it so far; 0: none going on */
     ev_signal sigint, sigterm;
 
     struct rtmpd_registry *registry;
