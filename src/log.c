@@ -10,6 +10,7 @@
 static enum rtmpd_log_level log_level = RTMPD_LOG_INFO;
 static FILE *access_file;   /* NULL: off */
 static int access_owned;    /* access_file was opened here */
+static char access_path[RTMPD_CONFIG_PATH_MAX]; /* its path, to reopen it */
 
 static const char *const level_names[] = { "ERROR", "WARN", "INFO", "DEBUG" };
 
@@ -32,13 +33,38 @@ int rtmpd_log_open_access(const char *where)
         access_file = stderr;
         return 0;
     }
+    if (strlen(where) >= sizeof access_path) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
     FILE *f = fopen(where, "ae");
     if (!f)
         return -1;
     setvbuf(f, NULL, _IOLBF, 0);
     access_file = f;
     access_owned = 1;
+    snprintf(access_path, sizeof access_path, "%s", where);
     return 0;
+}
+
+int rtmpd_log_reopen(void)
+{
+    if (!access_owned || !access_file)
+        return 0;
+    /* The new file first: if it cannot be opened, lines keep going to the
+     * old one (renamed or not) rather than nowhere. */
+    FILE *f = fopen(access_path, "ae");
+    if (!f)
+        return -1;
+    setvbuf(f, NULL, _IOLBF, 0);
+    fclose(access_file);
+    access_file = f;
+    return 1;
+}
+
+const char *rtmpd_log_access_path(void)
+{
+    return access_owned ? access_path : NULL;
 }
 
 void rtmpd_log_close(void)
@@ -47,6 +73,7 @@ void rtmpd_log_close(void)
         fclose(access_file);
     access_file = NULL;
     access_owned = 0;
+    access_path[0] = '\0';
 }
 
 static size_t log_stamp(char *buf, size_t len)

@@ -517,6 +517,26 @@ static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
     rtmpd_server_stop(srv);
 }
 
+/* SIGHUP: log rotation (logrotate's postrotate kill -HUP) renamed the log
+ * files; write to new ones at their paths. Nothing else changes: clients,
+ * configuration and listeners stay as they are. */
+static void sighup_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    const struct rtmpd_server *srv = w->data;
+    const char *path = rtmpd_log_access_path();
+    int r = rtmpd_log_reopen();
+    if (r > 0)
+        log_info(0, "signal %d (SIGHUP): reopened the access log %s", w->signum, path);
+    else if (r == 0)
+        log_info(0, "signal %d (SIGHUP): no log file to reopen (the log goes to stderr, the "
+                 "access log to %s)", w->signum, srv->cfg->log.access_log);
+    else
+        log_error(0, "signal %d (SIGHUP): reopening the access log %s: %s; still writing to the "
+                  "file opened before", w->signum, path, strerror(errno));
+}
+
 void rtmpd_server_stop(struct rtmpd_server *srv)
 {
     if (srv->stopping)
@@ -615,9 +635,11 @@ int rtmpd_server_init(struct rtmpd_server *srv, struct ev_loop *loop,
 
     ev_signal_init(&srv->sigint, signal_cb, SIGINT);
     ev_signal_init(&srv->sigterm, signal_cb, SIGTERM);
-    srv->sigint.data = srv->sigterm.data = srv;
+    ev_signal_init(&srv->sighup, sighup_cb, SIGHUP);
+    srv->sigint.data = srv->sigterm.data = srv->sighup.data = srv;
     ev_signal_start(loop, &srv->sigint);
     ev_signal_start(loop, &srv->sigterm);
+    ev_signal_start(loop, &srv->sighup);
     signal(SIGPIPE, SIG_IGN);
     return 0;
 }
@@ -652,6 +674,7 @@ void rtmpd_server_release(struct rtmpd_server *srv)
     ev_timer_stop(srv->loop, &srv->burst_tick);
     ev_signal_stop(srv->loop, &srv->sigint);
     ev_signal_stop(srv->loop, &srv->sigterm);
+    ev_signal_stop(srv->loop, &srv->sighup);
     rtmpd_ladder_shutdown(srv);
     rtmpd_registry_free(srv->registry);
     srv->registry = NULL;

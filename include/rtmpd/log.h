@@ -1,5 +1,7 @@
 /*
  * rtmpd — logging: level-filtered lines on stderr, and the access log.
+ * stderr is never reopened: rotate it where it goes (journald), or with
+ * copytruncate when it is redirected to a file opened for appending.
  *
  * A line is "2026-11-25T16:22:05.123Z LEVEL [#id] message". Connection ids
  * tie every line of a session together; 0 means "not about a connection".
@@ -22,6 +24,17 @@ int rtmpd_log_open_access(const char *where);
 
 /* Closes the access log file, if any. */
 void rtmpd_log_close(void);
+
+/*
+ * Reopens the access log file at its path (after log rotation renamed it).
+ * Returns 1 when reopened, 0 when the access log is not a file ("stderr",
+ * "off": nothing to reopen), or -1 with errno set when the path cannot be
+ * opened: the old file is kept and written on.
+ */
+int rtmpd_log_reopen(void);
+
+/* The access log's path when it is a file, else NULL. */
+const char *rtmpd_log_access_path(void);
 
 /* Non-zero when lines at `level` are written. */
 int rtmpd_log_enabled(enum rtmpd_log_level level);

@@ -90,6 +90,7 @@ struct rtmpd_server {
     uint64_t accept_paused_us;      /* start of the current episode */
     uint32_t accept_episode_pauses; /* pauses in it so far; 0: none going on */
     ev_signal sigint, sigterm;
+    ev_signal sighup;               /* reopens the access log file */
 
     struct rtmpd_registry *registry;
     struct rtmpd_server_stats stats;
@@ -107,7 +108,8 @@ struct rtmpd_server {
 int rtmpd_server_init(struct rtmpd_server *srv, struct ev_loop *loop,
                       const struct rtmpd_config *cfg);
 
-/* Runs the loop until stopped by SIGINT/SIGTERM. Returns 0 after a clean stop. */
+/* Runs the loop until stopped by SIGINT/SIGTERM (SIGHUP reopens the access
+ * log file and goes on). Returns 0 after a clean stop. */
 int rtmpd_server_run(struct rtmpd_server *srv);
 
 /* Begins a graceful stop (what SIGTERM does). */
