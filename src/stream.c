@@ -353,10 +353,10 @@ static void sub_deliver(struct rtmpd_sub *sub, struct rtmpd_frame *f, uint64_t n
         return;
 
     uint64_t delay = rtmpd_conn_queue_delay_us(c, now);
-    if (c->q_bytes + f->len > q->max_bytes || delay > (uint64_t)q->max_ms * 1000) {
+    uint64_t queued = rtmpd_conn_queue_cost(c);
+    if (queued + f->len > q->max_bytes || delay > (uint64_t)q->max_ms * 1000) {
         log_warn(c->id, "%s: player too slow (%llu bytes, %llu ms queued): disconnecting",
-                 sub->st->key, (unsigned long long)c->q_bytes,
-                 (unsigned long long)(delay / 1000));
+                 sub->st->key, (unsigned long long)queued, (unsigned long long)(delay / 1000));
         sub->st->reg->srv->stats.slow_disconnects++;
         rtmpd_conn_close(c, "slow consumer");
         return;
@@ -511,14 +511,15 @@ void rtmpd_stream_push(struct rtmpd_stream *st, struct rtmpd_frame *f)
     }
 }
 
-/* At least the bytes the cached GOP takes in a subscriber's queue (payload
- * plus the largest RTMP or FLV framing it can get). */
+/* At least what the cached GOP counts for in a subscriber's queue (payload,
+ * the largest RTMP or FLV framing it can get, and each entry's cost). */
 static uint64_t gop_queue_bytes(const struct rtmpd_gop *g, uint32_t chunk_size)
 {
     uint64_t n = 0;
     for (uint32_t i = 0; i < g->n; i++) {
         uint32_t len = g->frames[i]->len;
-        n += (uint64_t)len + 18 + (chunk_size ? (uint64_t)len / chunk_size * 5 : 0);
+        n += (uint64_t)len + 18 + (chunk_size ? (uint64_t)len / chunk_size * 5 : 0) +
+             RTMPD_QUEUE_ENTRY_COST;
     }
     return n;
 }

@@ -136,6 +136,20 @@ int rtmpd_conn_send(struct rtmpd_conn *c, const void *data, size_t len);
 int rtmpd_conn_send_owned(struct rtmpd_conn *c, uint8_t *data, size_t len);
 
 /*
+ * What a queued message costs besides its bytes: its slot in the queue's
+ * ring (which can be half empty after growing). The queue limits count it,
+ * so that a peer's backlog of tiny messages (an empty audio message is 12
+ * bytes on the wire) is bounded in memory as a backlog of large ones is.
+ */
+#define RTMPD_QUEUE_ENTRY_COST (2 * sizeof(struct rtmpd_out))
+
+/* The queue as its limits count it: unwritten bytes plus the entries' cost. */
+static inline uint64_t rtmpd_conn_queue_cost(const struct rtmpd_conn *c)
+{
+    return c->q_bytes + (uint64_t)c->qlen * RTMPD_QUEUE_ENTRY_COST;
+}
+
+/*
  * Queues a prepared entry; its frame reference / bytes now belong to the
  * queue. Returns 0 or -1 (entry released).
  */
