@@ -567,7 +567,8 @@ static void cmd_create_stream(struct rtmpd_session *s, const struct cmd *c)
 static void cmd_delete_stream(struct rtmpd_session *s, const struct cmd *c)
 {
     double id = 0;
-    if (rtmpd_amf_number(cmd_arg(c, 0), &id) < 0 || id < 1 || id > UINT32_MAX)
+    /* Written so that NaN fails too: converting it to an integer is undefined. */
+    if (rtmpd_amf_number(cmd_arg(c, 0), &id) < 0 || !(id >= 1 && id <= UINT32_MAX))
         return;
     struct netstream *ns = ns_find(s, (uint32_t)id);
     if (!ns)

@@ -34,8 +34,9 @@ What each must produce, from src/session.c:
 - hijack attempts on live/healthy from another connection: publish ->
   BadName "Stream already publishing." (log "publish live/healthy refused:
   already publishing"); FCUnpublish, deleteStream and closeStream of ids it
-  does not own, and media sent on stream id 1 without publishing, change
-  nothing for the healthy stream;
+  does not own (and deleteStream of NaN, infinity, -1, 2^40 and 1.5), and
+  media sent on stream id 1 without publishing, change nothing for the
+  healthy stream;
 - commands before connect: _error NetConnection.Call.Failed "Not connected."
   (log "createStream before connect"); connect twice: _error "Already
   connected."; connect to apps "nope", "../live", "" and a 10,000-byte name:
@@ -290,6 +291,8 @@ def hijack(sc):
     c.command("deleteStream", None, 1.0, txn=0)
     c.command("closeStream", None, msid=1, csid=5, txn=0)
     c.command("deleteStream", None, 2.0, txn=0)
+    for bad in (float("nan"), float("inf"), -1.0, 2.0 ** 40, 1.5):
+        c.command("deleteStream", None, bad, txn=0)
     for ts in range(0, 3000, 33):  # media on stream id 1, not publishing
         c.send_media(1, 9, ts, b"\x17\x01\x00\x00\x00" + b"\x00" * 200)
         c.send_media(msid, 9, ts, b"\x17\x01\x00\x00\x00" + b"\x00" * 200)
