@@ -448,6 +448,10 @@ static void serve_flv(struct http_conn *h, const char *path, size_t len)
     if (conf && rtmpd_sub_group(&h->sub, conf, name, name_len))
         st = rtmpd_stream_for_player(h->srv->registry, conf, name, name_len, &h->sub);
     if (!st || !st->publisher) {
+        /* A rendition group's stream may have been created just now for
+         * this player: it must not outlive the refusal. */
+        if (st)
+            rtmpd_stream_release(st);
         respond_error(h, 404, "No such stream", 0, NULL);
         return;
     }

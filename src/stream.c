@@ -838,3 +838,8 @@ struct rtmpd_stream *rtmpd_stream_for_player(struct rtmpd_registry *reg,
     sub->group[0] = '\0';
     return rtmpd_stream_get(reg, app, name, name_len, 1);
 }
+
+void rtmpd_stream_release(struct rtmpd_stream *st)
+{
+    stream_maybe_free(st);
+}

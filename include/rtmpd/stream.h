@@ -214,6 +214,13 @@ struct rtmpd_stream *rtmpd_stream_for_player(struct rtmpd_registry *reg,
                                              size_t name_len, struct rtmpd_sub *sub);
 
 /*
+ * Frees the stream when nobody publishes, plays or is switching to it: for
+ * a caller that got it from rtmpd_stream_for_player (or rtmpd_stream_get)
+ * and then attached no subscriber.
+ */
+void rtmpd_stream_release(struct rtmpd_stream *st);
+
+/*
  * The adaptation policy, run after each bandwidth sample of a player in a
  * group: a sustained shortfall moves it down to the best rendition the
  * estimate carries with headroom; sustained, consistent headroom moves it

@@ -1,0 +1,71 @@
+#!/usr/bin/env python3
+"""HTTP requests that need no media: what a refused HTTP-FLV request leaves
+behind, the stream-name rule on HTTP-FLV, Accept-Encoding and the access
+log line of a request.
+
+1. In an app with a transcode ladder and an `abr` group, 200 GETs of
+   streams nobody publishes (ladder sources and the group) each get 404
+   and leave no stream in the registry (/api/v1/server "streams": 0, and
+   no rtmpd_stream_* series in /metrics).
+2. HTTP-FLV applies the RTMP stream-name rule: names with raw 0xFF bytes,
+   quotes, backslashes, empty or "." / ".." segments, or over
+   limits.max_name_bytes get 400 with the reason in the body; nothing is
+   created; valid names still get 404 while nobody publishes.
+3. Accept-Encoding is parsed per RFC 9110: q=0 refuses a coding, "*"
+   covers only codings not named, whitespace around ";" and "=" is allowed.
+4. The access-log line of a request escapes '"', '\\' and bytes outside
+   printable ASCII in the URL, so a URL cannot forge fields.
+"""
+
+import re
+import time
+
+from harness import Server, check, log, main
+from http_helpers import RawConn, get_json, request
+
+HTTP = {"http": {"listen": ["127.0.0.1:0"]}}
+LADDER = [{"suffix": "lo", "args": "-c copy"}]
+APPS = [{"name": "live", "ladder": LADDER,
+         "abr": [{"name": "grp", "renditions": ["grp_hi", "grp_mid"]}]},
+        {"name": "plain"}]
+
+
+def raw_get(port, target):
+    """GET with the request target sent as raw bytes; returns (status, body)."""
+    c = RawConn(port)
+    try:
+        c.send(b"GET " + target + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        r = c.read_response()
+        check(r is not None, "GET %r: a response" % target)
+        return r[0], r[2]
+    finally:
+        c.close()
+
+
+def streams_count(srv):
+    st, doc, _ = get_json(srv.http_port, "/api/v1/server")
+    check(st == 200 and doc, "GET /api/v1/server: 200")
+    return doc["streams"]
+
+
+def check_no_leak(srv):
+    port = srv.http_port
+    paths = ["/live/ghost%d.flv" % i for i in range(180)]
+    paths += ["/live/grp.flv"] * 10 + ["/live/nested/g%d.flv" % i for i in range(10)]
+    for p in paths:
+        st, _, body = request(port, "GET", p)
+        check(st == 404, "GET %s: 404 while nobody publishes (got %d %r)" % (p, st, body[:80]))
+    n = streams_count(srv)
+    check(n == 0, "no stream is left after %d refused HTTP-FLV requests (streams: %d)" %
+          (len(paths), n))
+    st, _, body = request(port, "GET", "/metrics")
+    samples = [l for l in body.decode().splitlines() if l.startswith("rtmpd_stream_publishing{")]
+    check(st == 200 and not samples, "/metrics has no per-stream series (%s)" % samples[:3])
+
+
+def test():
+    with Server(settings=HTTP, apps=APPS) as srv:
+        check_no_leak(srv)
+
+
+main(test)
