@@ -18,6 +18,7 @@
 #include "rtmpd/server.h"
 #include "rtmpd/stats.h"
 #include "rtmpd/stream.h"
+#include "rtmpd/text.h"
 
 #define URL_MAX 2048
 #define HDR_VALUE_MAX 512
@@ -442,10 +443,21 @@ static void serve_flv(struct http_conn *h, const char *path, size_t len)
     const char *name = slash + 1;
     size_t name_len = (size_t)(path + len - 4 - name);
     const struct rtmpd_app_conf *conf = rtmpd_config_app(h->cfg, app, app_len);
-    struct rtmpd_stream *st =
-        conf ? rtmpd_registry_find(h->srv->registry, app, app_len, name, name_len) : NULL;
+    if (!conf) {
+        respond_error(h, 404, "No such stream", 0, NULL);
+        return;
+    }
+    /* The name rule of RTMP play: nothing else may reach the registry. */
+    const char *why = rtmpd_stream_name_problem(name, name_len, h->cfg->limits.max_name_bytes);
+    if (why) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "Bad stream name: %s", why);
+        respond_error(h, 400, msg, 0, NULL);
+        return;
+    }
+    struct rtmpd_stream *st = rtmpd_registry_find(h->srv->registry, app, app_len, name, name_len);
     memset(&h->sub, 0, sizeof h->sub);
-    if (conf && rtmpd_sub_group(&h->sub, conf, name, name_len))
+    if (rtmpd_sub_group(&h->sub, conf, name, name_len))
         st = rtmpd_stream_for_player(h->srv->registry, conf, name, name_len, &h->sub);
     if (!st || !st->publisher) {
         /* A rendition group's stream may have been created just now for

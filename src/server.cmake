@@ -15,6 +15,7 @@ add_library(rtmpd_core STATIC
   src/ladder.c
   src/stream.c
   src/conn.c
+  src/text.c
   src/session.c
   src/http.c
   src/stats.c

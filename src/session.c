@@ -16,6 +16,7 @@
 #include "rtmpd/log.h"
 #include "rtmpd/server.h"
 #include "rtmpd/stream.h"
+#include "rtmpd/text.h"
 
 #define FMS_VERSION "FMS/3,5,7,7009"
 #define FMS_CAPABILITIES 31
@@ -325,37 +326,6 @@ static void ns_notify(struct rtmpd_sub *sub, enum rtmpd_sub_event ev)
 
 static const struct rtmpd_sub_ops ns_sub_ops = { .notify = ns_notify };
 
-/*
- * Validates a stream name (the part before '?'): 1..max_name_bytes of
- * [A-Za-z0-9_.~-] in segments separated by single '/', no "." or ".."
- * segment. Returns NULL when valid, else why not.
- */
-static const char *name_problem(const char *name, size_t len, uint32_t max)
-{
-    if (len == 0)
-        return "empty stream name";
-    if (len > max)
-        return "stream name too long";
-    size_t seg_start = 0;
-    for (size_t i = 0; i <= len; i++) {
-        char ch = i < len ? name[i] : '/';
-        if (ch == '/') {
-            size_t seg = i - seg_start;
-            if (seg == 0)
-                return "empty path segment in stream name";
-            if ((seg == 1 && name[seg_start] == '.') ||
-                (seg == 2 && name[seg_start] == '.' && name[seg_start + 1] == '.'))
-                return "'.' or '..' in stream name";
-            seg_start = i + 1;
-            continue;
-        }
-        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-              ch == '_' || ch == '-' || ch == '.' || ch == '~'))
-            return "invalid character in stream name";
-    }
-    return NULL;
-}
-
 /* Splits "name?query" and validates the name. Stores the query in ns.
  * Returns the name length, or -1 with *why set. */
 static long split_name(struct rtmpd_session *s, struct netstream *ns, const char *full,
@@ -363,7 +333,7 @@ static long split_name(struct rtmpd_session *s, struct netstream *ns, const char
 {
     const char *q = memchr(full, '?', full_len);
     size_t len = q ? (size_t)(q - full) : full_len;
-    *why = name_problem(full, len, s->cfg->limits.max_name_bytes);
+    *why = rtmpd_stream_name_problem(full, len, s->cfg->limits.max_name_bytes);
     if (*why)
         return -1;
     ns->query[0] = '\0';

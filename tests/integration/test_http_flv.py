@@ -8,7 +8,7 @@ the first keyframe); a late joiner starts from the GOP cache (first picture
 in < 1 s with 4 s keyframes); HEAD gives the headers and no body; unknown
 streams give 404; a stalled player gets video dropped and resumed at a
 keyframe (audio whole, FLV still valid) while a healthy one is unaffected; a
-player's connection ends when the publisher stops.
+player's connection ends when the publisher stops. An empty name gets 400.
 
 ctest: serial (timing)
 """
@@ -90,11 +90,16 @@ def check_head_and_404(srv):
     c.close()
 
     for method in ("GET", "HEAD"):
-        for path in ("/live/nope.flv", "/nosuchapp/x.flv", "/live/.flv"):
+        for path in ("/live/nope.flv", "/nosuchapp/x.flv"):
             status, hdrs, body = request(port, method, path)
             check(status == 404, "%s %s: 404 (got %d)" % (method, path, status))
             if method == "HEAD":
                 check(body == b"", "HEAD %s: no body" % path)
+        # An empty name breaks the stream-name rule, as in RTMP play.
+        status, hdrs, body = request(port, method, "/live/.flv")
+        check(status == 400, "%s /live/.flv: 400 (got %d)" % (method, status))
+        check(body == b"" if method == "HEAD" else b"empty stream name" in body,
+              "%s /live/.flv: the reason in the body, none for HEAD (%r)" % (method, body))
 
     status, hdrs, body = request(port, "POST", "/live/x.flv", body=b"")
     check(status == 405, "POST /live/x.flv: 405 (got %d)" % status)

@@ -63,9 +63,46 @@ def check_no_leak(srv):
     check(st == 200 and not samples, "/metrics has no per-stream series (%s)" % samples[:3])
 
 
+def check_names(srv):
+    port = srv.http_port
+    bad = [(b"/live/a\xffb.flv", "invalid character"),
+           (b"/live/\xc3\x28.flv", "invalid character"),
+           (b'/live/a"b.flv', "invalid character"),
+           (b"/live/a\\b.flv", "invalid character"),
+           (b"/live/a%22b.flv", "invalid character"),
+           (b"/live/a'b.flv", "invalid character"),
+           (b"/live/.flv", "empty stream name"),
+           (b"/live/a//b.flv", "empty path segment"),
+           (b"/live/a/.flv", "empty path segment"),
+           (b"/live/../x.flv", "'.' or '..'"),
+           (b"/live/a/./x.flv", "'.' or '..'"),
+           (b"/live/" + b"n" * 300 + b".flv", "too long"),
+           (b"/plain/a\xffb.flv", "invalid character"),
+           (b"/plain/a\"b.flv", "invalid character")]
+    for target, why in bad:
+        st, body = raw_get(port, target)
+        check(st == 400 and why.encode() in body and b"Bad stream name" in body,
+              "GET %r: 400 naming the problem (%r) (got %d %r)" % (target[:40], why, st, body))
+    for target in (b"/live/ok-name_1.2~x.flv", b"/live/a/b.flv", b"/plain/x.flv",
+                   b"/plain/" + b"n" * 256 + b".flv", b"/nosuchapp/a\xffb.flv"):
+        st, body = raw_get(port, target)
+        check(st == 404, "GET %r: 404 (got %d %r)" % (target[:40], st, body))
+    check(streams_count(srv) == 0, "bad names created no stream")
+    st, doc, _ = get_json(port, "/api/v1/streams")
+    check(st == 200 and doc == {"streams": []}, "/api/v1/streams is empty (%r)" % doc)
+    st, _, body = request(port, "GET", "/metrics")
+    try:
+        body.decode("utf-8")
+        ok = True
+    except UnicodeDecodeError:
+        ok = False
+    check(st == 200 and ok, "/metrics is valid UTF-8")
+
+
 def test():
     with Server(settings=HTTP, apps=APPS) as srv:
         check_no_leak(srv)
+        check_names(srv)
 
 
 main(test)
