@@ -346,6 +346,13 @@ static int cmp_double(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+static int cmp_stream_key(const void *a, const void *b)
+{
+    const struct rtmpd_stream *x = *(const struct rtmpd_stream *const *)a;
+    const struct rtmpd_stream *y = *(const struct rtmpd_stream *const *)b;
+    return strcmp(x->key, y->key);
+}
+
 /* A gauge family with one sample per quantile of v[0..n). */
 static void quantiles(struct rtmpd_buf *b, const char *name, const char *help, double *v, size_t n,
                       const char *fmt)
@@ -418,12 +425,8 @@ void rtmpd_stats_metrics(struct rtmpd_server *srv, struct rtmpd_buf *b)
     /* Per stream, sorted by key so scrapes are stable. */
     struct stream_list l = { NULL, 0, 0 };
     rtmpd_registry_foreach(srv->registry, collect_stream, &l);
-    for (size_t i = 1; i < l.n; i++)
-        for (size_t j = i; j > 0 && strcmp(l.v[j - 1]->key, l.v[j]->key) > 0; j--) {
-            const struct rtmpd_stream *t = l.v[j];
-            l.v[j] = l.v[j - 1];
-            l.v[j - 1] = t;
-        }
+    if (l.n > 1)
+        qsort(l.v, l.n, sizeof *l.v, cmp_stream_key);
     static const struct {
         const char *name, *type, *help;
     } per_stream[] = {
