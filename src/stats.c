@@ -141,8 +141,8 @@ static struct counts count_conns(struct rtmpd_server *srv)
 json_t *rtmpd_stats_server(struct rtmpd_server *srv)
 {
     struct counts n = count_conns(srv);
-    return json_pack("{s:s, s:f, s:{s:i, s:i, s:i, s:i, s:i}, s:I, s:I, s:I, s:I, s:I, s:I, "
-                     "s:i, s:{s:I, s:I, s:I}, s:{s:i, s:i, s:I, s:i}, s:{s:i, s:I}, s:f, s:I}",
+    return json_pack("{s:s, s:f, s:{s:I, s:I, s:I, s:I, s:I}, s:I, s:I, s:I, s:I, s:I, s:I, "
+                     "s:I, s:{s:I, s:I, s:I}, s:{s:I, s:I, s:I, s:I}, s:{s:I, s:I}, s:f, s:I}",
                      "version", RTMPD_VERSION,
                      "uptime_s", seconds_since(srv, srv->started_us),
                      "connections",
@@ -161,12 +161,12 @@ json_t *rtmpd_stats_server(struct rtmpd_server *srv)
                      "max_bytes", (json_int_t)srv->cfg->limits.max_gop_cache_bytes,
                      "evictions", (json_int_t)srv->stats.gop_cache_evictions,
                      "merge",
-                     "step_us", (int)srv->merge_step_us,
-                     "phases", (int)srv->merge_phases,
+                     "step_us", (json_int_t)srv->merge_step_us,
+                     "phases", (json_int_t)srv->merge_phases,
                      "window_write_us", (json_int_t)srv->merge_work_avg_us,
-                     "waiting", (int)srv->merge_waiting,
+                     "waiting", (json_int_t)srv->merge_waiting,
                      "write_slices",
-                     "slice_us", (int)srv->cfg->limits.write_slice_us,
+                     "slice_us", (json_int_t)srv->cfg->limits.write_slice_us,
                      "deferred", (json_int_t)srv->stats.write_slices_deferred,
                      "cpu_s", cpu_seconds(),
                      "rss_bytes", (json_int_t)rss_bytes());
@@ -178,7 +178,7 @@ json_t *rtmpd_stats_stream(struct rtmpd_server *srv, const struct rtmpd_stream *
     char vtmp[5], atmp[5];
     struct rtmpd_conn *pub = st->publisher ? rtmpd_server_find_conn(srv, st->publisher_id) : NULL;
     json_t *o = json_pack("{s:s, s:s, s:b, s:o, s:{s:o, s:o, s:o, s:o}, s:{s:o}, "
-                          "s:{s:I, s:I}, s:{s:I, s:I}, s:i, s:{s:I, s:i}, s:f, s:f}",
+                          "s:{s:I, s:I}, s:{s:I, s:I}, s:I, s:{s:I, s:I}, s:f, s:f}",
                           "app", st->app->name,
                           "name", rtmpd_stream_name(st),
                           "publishing", st->publisher != NULL,

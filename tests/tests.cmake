@@ -8,11 +8,18 @@ if(TARGET rtmpd_core)
   rtmpd_unit_test(test_merge rtmpd_core)
 endif()
 
+# Source checks: json_pack arguments against their format (va_arg widths
+# the compiler cannot check).
+find_package(Python3 REQUIRED COMPONENTS Interpreter)
+add_test(NAME lint.json_pack
+         COMMAND ${Python3_EXECUTABLE} ${CMAKE_SOURCE_DIR}/tests/lint/check_json_pack.py
+                 ${CMAKE_SOURCE_DIR}/src)
+set_tests_properties(lint.json_pack PROPERTIES LABELS "unit;lint" TIMEOUT 60)
+
 # Integration tests: one ctest test per tests/integration/test_*.py, and per
 # tests/hostile/test_*.py (hostile clients), named after their directory
 # (integration.NAME, hostile.NAME). A file that says "ctest: serial" in its
 # docstring runs alone (it measures timing or loads both cores).
-find_package(Python3 REQUIRED COMPONENTS Interpreter)
 file(GLOB rtmpd_integration_tests CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/integration/test_*.py
      ${CMAKE_SOURCE_DIR}/tests/hostile/test_*.py)
 foreach(script ${rtmpd_integration_tests})
