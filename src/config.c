@@ -102,6 +102,8 @@ struct cfg_ctx {
 static int cfg_check_nonempty(const char *s, char *why, size_t whylen);
 static int cfg_check_app_name(const char *s, char *why, size_t whylen);
 static int cfg_check_stream_name(const char *s, char *why, size_t whylen);
+static int cfg_check_no_controls(const char *s, char *why, size_t whylen);
+static int cfg_check_header_value(const char *s, char *why, size_t whylen);
 
 #define CFG_FSIZE(T, f) sizeof(((T *)0)->f)
 
@@ -157,9 +159,10 @@ static const struct cfg_key cfg_top_keys[] = {
             0, RTMPD_CONFIG_MAX_LIST, NULL),
     CFG_KEY(struct rtmpd_config, "http.allow", CFG_ADDRS, CFG_CIDR, http.allow, 0,
             "127.0.0.1/32,::1/128", 0, RTMPD_CONFIG_MAX_LIST, NULL),
-    CFG_KEY(struct rtmpd_config, "http.token", CFG_STRING, 0, http.token, 0, "", 0, 0, NULL),
+    CFG_KEY(struct rtmpd_config, "http.token", CFG_STRING, 0, http.token, 0, "", 0, 0,
+            cfg_check_no_controls),
     CFG_KEY(struct rtmpd_config, "http.cors_origin", CFG_STRING, 0, http.cors_origin, 0, "*", 0,
-            0, NULL),
+            0, cfg_check_header_value),
     TOP_UINT("http.max_header_bytes", http.max_header_bytes, CFG_SIZE, 8 * KiB, 1 * KiB, 64 * KiB),
     TOP_UINT("http.request_timeout_ms", http.request_timeout_ms, 0, 10000, 100, 300000),
 };
@@ -440,6 +443,44 @@ static int cfg_check_app_name(const char *s, char *why, size_t whylen)
     }
     if (strcmp(s, ".") == 0 || strcmp(s, "..") == 0) {
         snprintf(why, whylen, "\"%s\" is not a valid name", s);
+        return -1;
+    }
+    return 0;
+}
+
+/* A string compared with a header value (http.token): no control
+ * character (0x00-0x1f, 0x7f), which no header value can carry. */
+static int cfg_check_no_controls(const char *s, char *why, size_t whylen)
+{
+    for (const char *p = s; *p; p++) {
+        unsigned char ch = (unsigned char)*p;
+        if (ch < 0x20 || ch == 0x7f) {
+            snprintf(why, whylen, "control character 0x%02x at byte %zu is not allowed", ch,
+                     (size_t)(p - s));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* A string sent as a header value (http.cors_origin): RFC 9110 field
+ * content in printable ASCII (0x21-0x7e, spaces only inside), so it can
+ * neither end the header nor add another. */
+static int cfg_check_header_value(const char *s, char *why, size_t whylen)
+{
+    if (cfg_check_no_controls(s, why, whylen) < 0)
+        return -1;
+    size_t n = strlen(s);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch >= 0x80) {
+            snprintf(why, whylen, "byte 0x%02x at byte %zu is not allowed in a header value "
+                     "(printable ASCII only)", ch, i);
+            return -1;
+        }
+    }
+    if (n && (s[0] == ' ' || s[n - 1] == ' ')) {
+        snprintf(why, whylen, "leading or trailing space is not allowed in a header value");
         return -1;
     }
     return 0;

@@ -485,6 +485,44 @@ static void app_name_is_required_and_validated(void **state)
     expect_error(text, 1, "apps[0].name", "too long (64 bytes, at most 63)");
 }
 
+/* http.token and http.cors_origin go into or are compared with header
+ * values: a control character could split a response into two headers. */
+static void http_header_strings_are_validated(void **state)
+{
+    (void)state;
+    struct rtmpd_config c;
+
+    expect_error("http = { cors_origin = \"*\\r\\nSet-Cookie: a=b\"; };\n", 1,
+                 "http.cors_origin", "control character 0x0d");
+    expect_error("http = { cors_origin = \"https://a.example\\n\"; };\n", 1,
+                 "http.cors_origin", "control character 0x0a");
+    expect_error("http = { cors_origin = \"a\\tb\"; };\n", 1, "http.cors_origin",
+                 "control character 0x09");
+    expect_error("http = { cors_origin = \"a\\x7fb\"; };\n", 1, "http.cors_origin",
+                 "control character 0x7f");
+    expect_error("http = { cors_origin = \"https://\\xc3\\xa9.example\"; };\n", 1,
+                 "http.cors_origin", "byte 0xc3");
+    expect_error("http = { cors_origin = \" *\"; };\n", 1, "http.cors_origin",
+                 "leading or trailing space");
+    expect_error("http = {\n  cors_origin = \"* \";\n};\n", 2, "http.cors_origin",
+                 "leading or trailing space");
+    expect_error("http = { token = \"s3\\r\\nX: y\"; };\n", 1, "http.token",
+                 "control character 0x0d");
+    expect_error("http = { token = \"ab\\x01\"; };\n", 1, "http.token",
+                 "control character 0x01");
+    expect_error("http = { token = \"ab\\x7f\"; };\n", 1, "http.token",
+                 "control character 0x7f");
+
+    load_ok(&c, "http = { cors_origin = \"https://player.example:8443\"; token = \"a-b.c_d~e+f/g==\"; };\n");
+    assert_string_equal(c.http.cors_origin, "https://player.example:8443");
+    assert_string_equal(c.http.token, "a-b.c_d~e+f/g==");
+    load_ok(&c, "http = { cors_origin = \"\"; token = \"\"; };\n");
+    assert_string_equal(c.http.cors_origin, "");
+    assert_string_equal(c.http.token, "");
+    load_ok(&c, "http = { cors_origin = \"null\"; };\n");
+    assert_string_equal(c.http.cors_origin, "null");
+}
+
 static void bad_listen_addresses_are_errors(void **state)
 {
     (void)state;
@@ -715,6 +753,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(cross_field_rules_are_enforced),
     cmocka_unit_test(duplicate_app_name_is_error),
     cmocka_unit_test(app_name_is_required_and_validated),
+    cmocka_unit_test(http_header_strings_are_validated),
     cmocka_unit_test(bad_listen_addresses_are_errors),
     cmocka_unit_test(http_lists_are_parsed_and_normalised),
     cmocka_unit_test(abr_groups_and_ladder_are_validated),
