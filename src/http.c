@@ -44,6 +44,7 @@ struct http_req {
     size_t auth_len;
     char accept_encoding[HDR_VALUE_MAX];
     size_t ae_len;
+    uint8_t ae_truncated;      /* Accept-Encoding was longer than the buffer */
     char field[32];            /* header name being read (only short ones matter) */
     size_t field_len;
     uint8_t hdr_kind;          /* header whose value is being read */
@@ -138,6 +139,7 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
     struct http_conn *h = p->data;
     if (add_header_bytes(h, len) < 0)
         return -1;
+    int first = !h->req.in_value; /* first piece of this header line's value */
     h->req.in_value = 1;
     char *dst = NULL;
     size_t *dlen = NULL, cap = HDR_VALUE_MAX;
@@ -146,7 +148,14 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
     else if (h->req.hdr_kind == HDR_ACCEPT_ENCODING)
         dst = h->req.accept_encoding, dlen = &h->req.ae_len;
     if (dst) {
+        /* Accept-Encoding lines form one list (RFC 9110, section 5.3). */
+        if (first && *dlen && h->req.hdr_kind == HDR_ACCEPT_ENCODING && *dlen + 1 < cap) {
+            dst[(*dlen)++] = ',';
+            dst[*dlen] = '\0';
+        }
         size_t n = *dlen + len < cap ? len : cap - 1 - *dlen;
+        if (n < len && h->req.hdr_kind == HDR_ACCEPT_ENCODING)
+            h->req.ae_truncated = 1;
         memcpy(dst + *dlen, at, n);
         *dlen += n;
         dst[*dlen] = '\0';
@@ -213,29 +222,92 @@ static const char *status_text(int status)
     return "Unknown";
 }
 
-/* Non-zero when Accept-Encoding lists gzip with a non-zero q. */
+/* A qvalue (RFC 9110, section 12.4.2): "0" ["." 0*3DIGIT] or "1" ["."
+ * 0*3"0"], in thousandths. Returns it, or -1 when malformed. */
+static int parse_qvalue(const char *v, size_t n)
+{
+    if (n == 0 || (v[0] != '0' && v[0] != '1'))
+        return -1;
+    int q = (v[0] - '0') * 1000;
+    if (n == 1)
+        return q;
+    if (v[1] != '.' || n > 5)
+        return -1;
+    int scale = 100;
+    for (size_t i = 2; i < n; i++, scale /= 10) {
+        if (v[i] < '0' || v[i] > '9' || (v[0] == '1' && v[i] != '0'))
+            return -1;
+        q += (v[i] - '0') * scale;
+    }
+    return q;
+}
+
+#define OWS " \t"
+
+/*
+ * Non-zero when Accept-Encoding (RFC 9110, section 12.5.3) accepts gzip:
+ * a comma-separated list of codings, each with an optional weight
+ * (OWS ";" OWS "q=" qvalue). gzip (or its alias x-gzip) listed decides by
+ * its own q; otherwise "*" decides, as it covers only codings not named.
+ * q=0 refuses. A malformed element counts as not listed; no header, or
+ * neither gzip nor "*" in it, means no gzip.
+ */
 static int accepts_gzip(const struct http_req *r)
 {
+    if (r->ae_truncated)
+        return 0; /* its end, where gzip;q=0 may be, is unknown */
+    int gzip_q = -1, star_q = -1;
     const char *s = r->accept_encoding;
-    while (*s) {
-        while (*s == ' ' || *s == ',')
-            s++;
-        size_t n = strcspn(s, ",;");
-        int match = (n == 4 && strncasecmp(s, "gzip", 4) == 0) ||
-                    (n == 1 && s[0] == '*');
+    for (;;) {
+        s += strspn(s, OWS ",");
+        if (!*s)
+            break;
+        const char *tok = s;
+        size_t n = strcspn(s, OWS ",;");
         s += n;
-        double q = 1;
-        if (*s == ';') {
-            const char *qs = strstr(s, "q=");
-            if (qs && qs < s + strcspn(s, ","))
-                q = atof(qs + 2);
+        int q = 1000, ok = 1;
+        for (;;) {
+            s += strspn(s, OWS);
+            if (*s != ';')
+                break;
+            s++;
+            s += strspn(s, OWS);
+            const char *pname = s;
+            size_t pn = strcspn(s, OWS "=,;");
+            s += pn;
+            s += strspn(s, OWS);
+            const char *val = NULL;
+            size_t vn = 0;
+            if (*s == '=') {
+                s++;
+                s += strspn(s, OWS);
+                val = s;
+                vn = strcspn(s, OWS ",;");
+                s += vn;
+            }
+            if (pn == 1 && (pname[0] == 'q' || pname[0] == 'Q') &&
+                (!val || (q = parse_qvalue(val, vn)) < 0))
+                ok = 0;
+        }
+        if (*s && *s != ',') {
+            ok = 0; /* something after the coding that is not a parameter */
             s += strcspn(s, ",");
         }
-        if (match && q > 0)
-            return 1;
+        if (!ok)
+            continue;
+        if ((n == 4 && strncasecmp(tok, "gzip", 4) == 0) ||
+            (n == 6 && strncasecmp(tok, "x-gzip", 6) == 0)) {
+            if (gzip_q < 0)
+                gzip_q = q;
+        } else if (n == 1 && tok[0] == '*') {
+            if (star_q < 0)
+                star_q = q;
+        }
     }
-    return 0;
+    return gzip_q >= 0 ? gzip_q > 0 : star_q > 0;
 }
+
+#undef OWS
 
 /* Compresses `in` as a gzip member into *out (malloc'd). Returns 0 or -1. */
 static int gzip_body(const uint8_t *in, size_t len, uint8_t **out, size_t *outlen)

@@ -99,10 +99,46 @@ def check_names(srv):
     check(st == 200 and ok, "/metrics is valid UTF-8")
 
 
+AE_CASES = [
+    ("gzip", True), ("GZIP", True), ("x-gzip", True), ("gzip;q=1", True),
+    ("gzip;q=0.5", True), ("gzip;q=0.001", True), ("GZIP;Q=1.0", True), ("gzip ;q=1", True),
+    ("gzip ; q=0.8", True), ("deflate, gzip;q=0.5", True), ("br,gzip", True),
+    ("*", True), ("br, *;q=0.5", True), ("br;q=1, *;q=0, gzip", True), ("\tgzip\t", True),
+    ("gzip;q=0, *", False), ("gzip;q=0,*;q=1", False), ("gzip ;q=0", False),
+    ("gzip ; q=0", False), ("gzip;q=0.000", False), ("gzip;Q=0", False), ("*;q=0", False),
+    ("identity", False), ("br, deflate", False), ("gzipx", False), ("gzip;q=2", False),
+    ("gzip;q=0.0001", False), ("gzip;q=abc", False), ("gzip;q=", False), ("", False),
+    ("*;q=0, gzip;q=0", False), ("gzip foo", False),
+]
+
+
+def check_accept_encoding(srv):
+    port = srv.http_port
+    for value, want in AE_CASES:
+        st, hdrs, body = request(port, "GET", "/metrics", {"Accept-Encoding": value})
+        got = hdrs.get("content-encoding") == "gzip"
+        check(st == 200 and got == want, "Accept-Encoding %r: %s (got Content-Encoding %r)" %
+              (value, "gzip" if want else "none", hdrs.get("content-encoding")))
+    # Several header lines form one list (RFC 9110, section 5.3).
+    for lines, want in (([b"gzip;q=0", b"*"], False), ([b"br", b"gzip"], True),
+                        ([b"br", b"*"], True), ([b"*;q=0", b"br"], False)):
+        c = RawConn(port)
+        try:
+            c.send(b"GET /metrics HTTP/1.1\r\nHost: x\r\n" +
+                   b"".join(b"Accept-Encoding: " + l + b"\r\n" for l in lines) +
+                   b"Connection: close\r\n\r\n")
+            st, hdrs, _ = c.read_response()
+        finally:
+            c.close()
+        got = hdrs.get("content-encoding") == "gzip"
+        check(got == want, "Accept-Encoding lines %r: %s" % (lines, "gzip" if want else "none"))
+
+
 def test():
     with Server(settings=HTTP, apps=APPS) as srv:
         check_no_leak(srv)
         check_names(srv)
+        check_accept_encoding(srv)
 
 
 main(test)
