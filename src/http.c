@@ -738,9 +738,12 @@ static void handle_request(struct http_conn *h)
     if (h->streaming || h->conn->closing || h->conn->flush_then_close)
         return;
     route(h);
-    rtmpd_log_access("id=%llu peer=%s proto=http method=%s url=\"%.200s\"",
+    /* The URL is the client's: escaped, so it cannot end its field. */
+    char url[256];
+    rtmpd_log_access("id=%llu peer=%s proto=http method=%s url=\"%s\"",
                      (unsigned long long)h->conn->id, h->conn->peer,
-                     http_method_str((enum http_method)h->parser.method), h->req.url);
+                     http_method_str((enum http_method)h->parser.method),
+                     rtmpd_log_str(url, sizeof url, h->req.url, h->req.url_len));
     if (h->streaming)
         return;
     if (!keep)

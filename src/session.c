@@ -350,30 +350,6 @@ static long split_name(struct rtmpd_session *s, struct netstream *ns, const char
     return (long)len;
 }
 
-/* Printable, bounded copy of a client-supplied string for log lines. */
-static const char *log_str(char *out, size_t outlen, const char *p, size_t len)
-{
-    size_t i = 0, j = 0;
-    if (outlen < 8) {
-        if (outlen)
-            out[0] = '\0';
-        return out;
-    }
-    /* Room is kept for one escape (4 bytes) and "..." with its NUL. */
-    for (; i < len && j + 8 <= outlen; i++) {
-        unsigned char ch = (unsigned char)p[i];
-        if (ch >= 0x20 && ch < 0x7f && ch != '\\')
-            out[j++] = (char)ch;
-        else
-            j += (size_t)snprintf(out + j, outlen - j, "\\x%02x", ch);
-    }
-    if (i < len)
-        memcpy(out + j, "...", 4);
-    else
-        out[j] = '\0';
-    return out;
-}
-
 /* ------------------------------------------------------------------ */
 /* Commands                                                             */
 
@@ -465,7 +441,7 @@ static void cmd_connect(struct rtmpd_session *s, const struct cmd *c)
     s->app = n < RTMPD_CONFIG_NAME_MAX ? rtmpd_config_app(s->cfg, app, n) : NULL;
     if (!s->app) {
         log_warn(s->conn->id, "connect to unknown app '%s': rejected",
-                 log_str(logbuf, sizeof logbuf, app, app_len));
+                 rtmpd_log_str(logbuf, sizeof logbuf, app, app_len));
         send_error(s, c->txn, "NetConnection.Connect.Rejected", "Application not found.");
         rtmpd_conn_close_after_flush(s->conn, "unknown app");
         return;
@@ -504,7 +480,7 @@ static void cmd_connect(struct rtmpd_session *s, const struct cmd *c)
     send_amf(s, RTMPD_CSID_COMMAND, RTMPD_MSG_COMMAND_AMF0, 0);
 
     log_info(s->conn->id, "connected to app '%s' (flashVer '%s'%s)", s->app_name,
-             log_str(logbuf, sizeof logbuf, s->flash_ver, strlen(s->flash_ver)),
+             rtmpd_log_str(logbuf, sizeof logbuf, s->flash_ver, strlen(s->flash_ver)),
              s->ertmp ? ", Enhanced RTMP" : "");
 }
 
@@ -572,7 +548,8 @@ static const char *fc_reply(struct rtmpd_session *s, const struct cmd *c, const 
     rtmpd_amf0_put_null(&s->abuf);
     rtmpd_amf0_put_object_start(&s->abuf);
     rtmpd_amf0_put_prop_cstr(&s->abuf, "code", code);
-    rtmpd_amf0_put_prop_cstr(&s->abuf, "description", name ? log_str(buf, sizeof buf, name, *len) : "");
+    rtmpd_amf0_put_prop_cstr(&s->abuf, "description",
+                             name ? rtmpd_log_str(buf, sizeof buf, name, *len) : "");
     rtmpd_amf0_put_object_end(&s->abuf);
     send_amf(s, RTMPD_CSID_COMMAND, RTMPD_MSG_COMMAND_AMF0, 0);
     if (c->txn != 0)
@@ -629,7 +606,7 @@ static void cmd_publish(struct rtmpd_session *s, const struct cmd *c)
     long len = split_name(s, ns, full, full_len, &why);
     if (len < 0) {
         log_client(s, RTMPD_LOG_WARN, "publish '%s' refused: %s",
-                   log_str(logbuf, sizeof logbuf, full, full_len), why);
+                   rtmpd_log_str(logbuf, sizeof logbuf, full, full_len), why);
         send_status(s, ns->id, "error", "NetStream.Publish.BadName", why, NULL);
         return;
     }
@@ -678,7 +655,7 @@ static void cmd_play(struct rtmpd_session *s, const struct cmd *c)
     long len = split_name(s, ns, full, full_len, &why);
     if (len < 0) {
         log_client(s, RTMPD_LOG_WARN, "play '%s' refused: %s",
-                   log_str(logbuf, sizeof logbuf, full, full_len), why);
+                   rtmpd_log_str(logbuf, sizeof logbuf, full, full_len), why);
         send_status(s, ns->id, "error", "NetStream.Play.StreamNotFound", why, NULL);
         return;
     }
@@ -844,7 +821,7 @@ static int handle_command(struct rtmpd_session *s, const struct rtmpd_msg *m)
             size_t nl = 0;
             const char *nm = rtmpd_amf_string(vals[0], &nl);
             snprintf(what, sizeof what, "command '%s': undecodable value %u",
-                     nm ? log_str(logbuf, sizeof logbuf, nm, nl) : "?", n);
+                     nm ? rtmpd_log_str(logbuf, sizeof logbuf, nm, nl) : "?", n);
             if (protocol_error(s, what, (int)r) < 0)
                 return -1;
             break;
@@ -881,7 +858,7 @@ static int handle_command(struct rtmpd_session *s, const struct rtmpd_msg *m)
         return 0;
     }
     log_client(s, RTMPD_LOG_INFO, "unknown command '%s'",
-               log_str(logbuf, sizeof logbuf, name, name_len));
+               rtmpd_log_str(logbuf, sizeof logbuf, name, name_len));
     if (c.txn != 0)
         send_error(s, c.txn, "NetConnection.Call.Failed", "Method not found.");
     return 0;

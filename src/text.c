@@ -1,5 +1,8 @@
 #include "rtmpd/text.h"
 
+#include <stdio.h>
+#include <string.h>
+
 const char *rtmpd_stream_name_problem(const char *name, size_t len, uint32_t max)
 {
     if (len == 0)
@@ -24,4 +27,27 @@ const char *rtmpd_stream_name_problem(const char *name, size_t len, uint32_t max
             return "invalid character in stream name";
     }
     return NULL;
+}
+
+const char *rtmpd_log_str(char *out, size_t outlen, const char *p, size_t len)
+{
+    size_t i = 0, j = 0;
+    if (outlen < 8) {
+        if (outlen)
+            out[0] = '\0';
+        return out;
+    }
+    /* Room is kept for one escape (4 bytes) and "..." with its NUL. */
+    for (; i < len && j + 8 <= outlen; i++) {
+        unsigned char ch = (unsigned char)p[i];
+        if (ch >= 0x20 && ch < 0x7f && ch != '\\' && ch != '"')
+            out[j++] = (char)ch;
+        else
+            j += (size_t)snprintf(out + j, outlen - j, "\\x%02x", ch);
+    }
+    if (i < len)
+        memcpy(out + j, "...", 4);
+    else
+        out[j] = '\0';
+    return out;
 }

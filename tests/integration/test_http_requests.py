@@ -134,11 +134,39 @@ def check_accept_encoding(srv):
         check(got == want, "Accept-Encoding lines %r: %s" % (lines, "gzip" if want else "none"))
 
 
+ACCESS = re.compile(r'ACCESS id=\d+ peer=\S+ proto=http method=GET url="((?:[\x20-\x21\x23-\x5b'
+                    r'\x5d-\x7e]|\\x[0-9a-f]{2})*)"$')
+
+
+def check_access_log(srv):
+    port = srv.http_port
+    cases = [(b'/live/a"b.flv', r"/live/a\x22b.flv"),
+             (b'/x?q="+method=POST+url="/forged', r"/x?q=\x22+method=POST+url=\x22/forged"),
+             (b"/x\\y", r"/x\x5cy"),
+             (b"/a\xff\xfe\x80b", r"/a\xff\xfe\x80b"),
+             (b"/plain/" + b"z" * 400 + b".flv", None)]
+    for target, want in cases:
+        n = srv.log_count(r"ACCESS .*proto=http")
+        st, _ = raw_get(port, target)
+        srv.wait_log(r"ACCESS .*proto=http", count=n + 1)
+        line = [l for l in srv.log_text().splitlines() if "ACCESS" in l and "proto=http" in l][n]
+        m = ACCESS.search(line)
+        check(m is not None, "GET %r: the access-log line has its fields and nothing more "
+              "(%r)" % (target[:40], line[-120:]))
+        if want is None:
+            check(m.group(1).endswith("...") and len(m.group(1)) < 260,
+                  "a long URL is cut with '...' (%d bytes)" % len(m.group(1)))
+        else:
+            check(m.group(1) == want, "GET %r: url=\"%s\" in the access log (got %r)" %
+                  (target[:40], want, m.group(1)))
+
+
 def test():
     with Server(settings=HTTP, apps=APPS) as srv:
         check_no_leak(srv)
         check_names(srv)
         check_accept_encoding(srv)
+        check_access_log(srv)
 
 
 main(test)
