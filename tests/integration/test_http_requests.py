@@ -15,12 +15,15 @@ log line of a request.
    covers only codings not named, whitespace around ";" and "=" is allowed.
 4. The access-log line of a request escapes '"', '\\' and bytes outside
    printable ASCII in the URL, so a URL cannot forge fields.
+5. Every metric family /metrics emits is in the table of
+   docs/http-api.md with its type, and the table lists no other.
 """
 
+import os
 import re
 import time
 
-from harness import Server, check, log, main
+from harness import SOURCE_DIR, Server, check, main
 from http_helpers import RawConn, get_json, request
 
 HTTP = {"http": {"listen": ["127.0.0.1:0"]}}
@@ -161,12 +164,29 @@ def check_access_log(srv):
                   (target[:40], want, m.group(1)))
 
 
+def check_metrics_documented(srv):
+    """Every family /metrics emits is a row of the table in docs/http-api.md,
+    with the same type, and the table has no row /metrics lacks."""
+    st, _, body = request(srv.http_port, "GET", "/metrics")
+    check(st == 200, "GET /metrics: 200")
+    emitted = dict(re.findall(r"^# TYPE (\S+) (\S+)$", body.decode(), re.M))
+    with open(os.path.join(SOURCE_DIR, "docs", "http-api.md")) as f:
+        doc = f.read()
+    rows = dict(re.findall(r"^\| `(rtmpd_[a-z_]+)` \| ([a-z]+) \|", doc, re.M))
+    for name, typ in sorted(emitted.items()):
+        check(rows.get(name) == typ, "docs/http-api.md lists %s as a %s (has %r)" %
+              (name, typ, rows.get(name)))
+    extra = sorted(set(rows) - set(emitted))
+    check(not extra, "docs/http-api.md lists no metric /metrics lacks (%s)" % extra)
+
+
 def test():
     with Server(settings=HTTP, apps=APPS) as srv:
         check_no_leak(srv)
         check_names(srv)
         check_accept_encoding(srv)
         check_access_log(srv)
+        check_metrics_documented(srv)
 
 
 main(test)
