@@ -6,8 +6,8 @@ RTMP players waiting on streams nobody publishes keep those streams in
 the registry: 24 connections play 8000, then 24000 distinct names. The
 fastest of three scrapes at 24000 streams must take less than 6 times
 the fastest at 8000 (linear work gives about 3, the quadratic sort this
-guards against about 13), and the stream labels of every per-stream
-family come in sorted order.
+guards against about 13) or less than 1 s (it took 4.8 s), and the
+stream labels of every per-stream family come in sorted order.
 
 ctest: serial (timing)
 """
@@ -81,8 +81,10 @@ def test():
         t3, text = scrape(srv)
         check_sorted(text, 24000)
         log("/metrics: %.3f s at 8000 streams, %.3f s at 24000 (x%.1f)" % (t1, t3, t3 / t1))
-        check(t3 < 6 * t1, "a scrape at 3x the streams takes under 6x as long (%.3f s, %.3f s)" %
-              (t1, t3))
+        # Either bound shows the sort is not quadratic (it took 4.8 s, 13x);
+        # taking either keeps a noisy machine from failing a fast scrape.
+        check(t3 < 6 * t1 or t3 < 1.0, "a scrape at 3x the streams takes under 6x as long, or "
+              "under 1 s (%.3f s, %.3f s)" % (t1, t3))
         for c in clients:
             c.sock.close()
 
