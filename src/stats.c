@@ -142,7 +142,7 @@ json_t *rtmpd_stats_server(struct rtmpd_server *srv)
 {
     struct counts n = count_conns(srv);
     return json_pack("{s:s, s:f, s:{s:I, s:I, s:I, s:I, s:I}, s:I, s:I, s:I, s:I, s:I, s:I, "
-                     "s:I, s:{s:I, s:I, s:I}, s:{s:I, s:I, s:I, s:I}, s:{s:I, s:I}, s:f, s:I}",
+                     "s:I, s:I, s:{s:I, s:I, s:I}, s:{s:I, s:I, s:I, s:I}, s:{s:I, s:I}, s:f, s:I}",
                      "version", RTMPD_VERSION,
                      "uptime_s", seconds_since(srv, srv->started_us),
                      "connections",
@@ -151,6 +151,7 @@ json_t *rtmpd_stats_server(struct rtmpd_server *srv)
                      "players", (json_int_t)n.players,
                      "accepted", (json_int_t)srv->stats.accepted,
                      "rejected", (json_int_t)srv->stats.rejected,
+                     "accept_pauses", (json_int_t)srv->stats.accept_pauses,
                      "bytes_in", (json_int_t)srv->stats.bytes_in,
                      "bytes_out", (json_int_t)srv->stats.bytes_out,
                      "frames_dropped", (json_int_t)srv->stats.frames_dropped,
@@ -394,6 +395,9 @@ void rtmpd_stats_metrics(struct rtmpd_server *srv, struct rtmpd_buf *b)
     series(b, "rtmpd_connections_accepted_total", "counter", "Connections accepted.", x->accepted);
     series(b, "rtmpd_connections_rejected_total", "counter",
            "Connections refused at once (max_connections reached, or stopping).", x->rejected);
+    series(b, "rtmpd_accept_pauses_total", "counter",
+           "Times the listeners paused: accept ran out of descriptors or kernel memory.",
+           x->accept_pauses);
     series(b, "rtmpd_received_bytes_total", "counter", "Bytes read from all connections.",
            x->bytes_in);
     series(b, "rtmpd_sent_bytes_total", "counter", "Bytes written to all connections.",

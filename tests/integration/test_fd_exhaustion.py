@@ -8,7 +8,8 @@ then many more TCP connections are opened than fit:
   lines, not one per attempt;
 - a client connected before keeps being served meanwhile;
 - once the extra connections are closed, a new client connects, creates a
-  stream and publishes, and the log says accepting works again.
+  stream and publishes, and the log says accepting works again; the pauses
+  are counted (API accept_pauses, metric rtmpd_accept_pauses_total).
 
 ctest: serial (CPU use is measured)
 """
@@ -19,6 +20,7 @@ import time
 
 import rtmp_client as rc
 from harness import Server, check, log, main
+from http_helpers import get_json, metric_sample, request
 
 EXTRA = 40          # connections beyond what the limit leaves room for
 HEADROOM = 6        # descriptors left free under the lowered limit
@@ -34,7 +36,8 @@ def raw_client(srv, app="live"):
 
 def test():
     # The handshake timeout must not free descriptors during the test.
-    with Server(settings={"limits": {"handshake_timeout_ms": 60000}}) as srv:
+    settings = {"limits": {"handshake_timeout_ms": 60000}, "http": {"listen": ["127.0.0.1:0"]}}
+    with Server(settings=settings) as srv:
         early = raw_client(srv)
         check(early.create_stream() >= 1, "a client connected before the shortage works")
         used = srv.fd_count()
@@ -82,6 +85,12 @@ def test():
         check(code == "NetStream.Publish.Start", "and publishes (%s)" % code)
         srv.wait_log(r"accepting again after \d+ ms", timeout=5)
         check(early.create_stream() >= 1, "the early client still works")
+        _, doc, _ = get_json(srv.http_port, "/api/v1/server")
+        _, _, body = request(srv.http_port, "GET", "/metrics")
+        pauses = metric_sample(body.decode(), "rtmpd_accept_pauses_total")
+        check(doc["accept_pauses"] >= 1 and pauses == str(doc["accept_pauses"]),
+              "the pauses are counted: API accept_pauses %d, rtmpd_accept_pauses_total %s" %
+              (doc["accept_pauses"], pauses))
         c.close()
         early.close()
 
