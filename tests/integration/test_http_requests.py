@@ -33,14 +33,16 @@ APPS = [{"name": "live", "ladder": LADDER,
         {"name": "plain"}]
 
 
-def raw_get(port, target):
-    """GET with the request target sent as raw bytes; returns (status, body)."""
+def raw_get(port, target, want_port=False):
+    """GET with the request target sent as raw bytes; returns (status, body),
+    and the client's local port too with want_port."""
     c = RawConn(port)
     try:
+        local = c.sock.getsockname()[1]
         c.send(b"GET " + target + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         r = c.read_response()
         check(r is not None, "GET %r: a response" % target)
-        return r[0], r[2]
+        return (r[0], r[2], local) if want_port else (r[0], r[2])
     finally:
         c.close()
 
@@ -149,10 +151,12 @@ def check_access_log(srv):
              (b"/a\xff\xfe\x80b", r"/a\xff\xfe\x80b"),
              (b"/plain/" + b"z" * 400 + b".flv", None)]
     for target, want in cases:
-        n = srv.log_count(r"ACCESS .*proto=http")
-        st, _ = raw_get(port, target)
-        srv.wait_log(r"ACCESS .*proto=http", count=n + 1)
-        line = [l for l in srv.log_text().splitlines() if "ACCESS" in l and "proto=http" in l][n]
+        # This request's line: by the client's port (an earlier request's
+        # line may still be on its way).
+        st, _, local = raw_get(port, target, want_port=True)
+        srv.wait_log(r"ACCESS id=\d+ peer=127\.0\.0\.1:%d proto=http" % local)
+        line = [l for l in srv.log_text().splitlines()
+                if "ACCESS" in l and "peer=127.0.0.1:%d proto=http" % local in l][-1]
         m = ACCESS.search(line)
         check(m is not None, "GET %r: the access-log line has its fields and nothing more "
               "(%r)" % (target[:40], line[-120:]))
