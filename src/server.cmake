@@ -32,6 +32,10 @@ pkg_check_modules(LIBSYSTEMD IMPORTED_TARGET libsystemd)
 if(LIBSYSTEMD_FOUND)
   target_compile_definitions(rtmpd PRIVATE RTMPD_HAVE_SYSTEMD=1)
   target_link_libraries(rtmpd PRIVATE PkgConfig::LIBSYSTEMD)
+else()
+  message(WARNING "libsystemd not found: rtmpd will not notify systemd when it is ready, so "
+                  "conf/rtmpd.service (Type=notify) would time out at start; install "
+                  "libsystemd-dev, or use Type=exec in the unit")
 endif()
 
 include(GNUInstallDirs)
