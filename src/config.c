@@ -100,6 +100,7 @@ struct cfg_ctx {
 };
 
 static int cfg_check_nonempty(const char *s, char *why, size_t whylen);
+static int cfg_check_ladder_args(const char *s, char *why, size_t whylen);
 static int cfg_check_app_name(const char *s, char *why, size_t whylen);
 static int cfg_check_stream_name(const char *s, char *why, size_t whylen);
 static int cfg_check_no_controls(const char *s, char *why, size_t whylen);
@@ -214,7 +215,7 @@ static const struct cfg_key cfg_ladder_keys[] = {
     CFG_KEY(struct rtmpd_ladder_step, "suffix", CFG_STRING, CFG_REQUIRED, suffix, 0, "", 0, 0,
             cfg_check_stream_name),
     CFG_KEY(struct rtmpd_ladder_step, "args", CFG_STRING, CFG_REQUIRED, args, 0, "", 0, 0,
-            cfg_check_nonempty),
+            cfg_check_ladder_args),
 };
 
 static const struct cfg_rule cfg_app_rules[] = {
@@ -420,6 +421,27 @@ static int cfg_check_nonempty(const char *s, char *why, size_t whylen)
     return -1;
 }
 
+/* ffmpeg's options for a ladder step: words split at spaces and tabs, as
+ * ladder.c splits them, at most RTMPD_LADDER_MAX_ARGS. */
+static int cfg_check_ladder_args(const char *s, char *why, size_t whylen)
+{
+    if (cfg_check_nonempty(s, why, whylen) < 0)
+        return -1;
+    unsigned words = 0;
+    for (const char *p = s; *p; p++)
+        if (*p != ' ' && *p != '\t' && (p == s || p[-1] == ' ' || p[-1] == '\t'))
+            words++;
+    if (words == 0) {
+        snprintf(why, whylen, "must not be empty");
+        return -1;
+    }
+    if (words > RTMPD_LADDER_MAX_ARGS) {
+        snprintf(why, whylen, "too many words (%u, at most %d)", words, RTMPD_LADDER_MAX_ARGS);
+        return -1;
+    }
+    return 0;
+}
+
 static int cfg_check_app_name(const char *s, char *why, size_t whylen)
 {
     const char *p;
@@ -609,6 +631,60 @@ static int cfg_parse_listen(const char *s, char *out, size_t outlen, char *why, 
 int rtmpd_config_parse_listen(const char *s, char *out, size_t outlen, char *why, size_t whylen)
 {
     return cfg_parse_listen_port(s, out, outlen, why, whylen, 0);
+}
+
+/* A normalised listen address ("A.B.C.D:P" or "[IPV6]:P") as family,
+ * address bytes and port. */
+static void cfg_split_listen(const char *a, int *v6, unsigned char bin[16], unsigned long *port)
+{
+    char host[64];
+    const char *colon = strrchr(a, ':');
+    size_t hlen = colon ? (size_t)(colon - a) : 0;
+    *v6 = a[0] == '[';
+    if (*v6 && hlen >= 2) {
+        a++;
+        hlen -= 2;
+    }
+    if (hlen >= sizeof host)
+        hlen = sizeof host - 1;
+    memcpy(host, a, hlen);
+    host[hlen] = '\0';
+    memset(bin, 0, 16);
+    if (inet_pton(*v6 ? AF_INET6 : AF_INET, host, bin) != 1)
+        memset(bin, 0xff, 16);
+    *port = colon ? strtoul(colon + 1, NULL, 10) : 0;
+}
+
+int rtmpd_config_check_listeners(const struct rtmpd_config *c, char *err, size_t errlen)
+{
+    struct listener {
+        const char *key, *addr;
+        uint32_t i;
+    } all[2 * RTMPD_CONFIG_MAX_LIST];
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < c->listen.n; i++)
+        all[n++] = (struct listener){ "listen", c->listen.v[i], i };
+    for (uint32_t i = 0; i < c->http.listen.n; i++)
+        all[n++] = (struct listener){ "http.listen", c->http.listen.v[i], i };
+    for (uint32_t a = 0; a < n; a++) {
+        int v6a, v6b;
+        unsigned char ba[16], bb[16];
+        unsigned long pa, pb;
+        static const unsigned char any[16];
+        cfg_split_listen(all[a].addr, &v6a, ba, &pa);
+        for (uint32_t b = a + 1; b < n && pa != 0; b++) {
+            cfg_split_listen(all[b].addr, &v6b, bb, &pb);
+            if (pa != pb || v6a != v6b)
+                continue;
+            if (memcmp(ba, bb, 16) == 0 || memcmp(ba, any, 16) == 0 || memcmp(bb, any, 16) == 0) {
+                snprintf(err, errlen, "%s[%u] \"%s\" and %s[%u] \"%s\" cannot both listen "
+                         "(same port, overlapping addresses)", all[a].key, all[a].i, all[a].addr,
+                         all[b].key, all[b].i, all[b].addr);
+                return -1;
+            }
+        }
+    }
+    return 0;
 }
 
 /*

@@ -92,16 +92,22 @@ int main(int argc, char **argv)
         }
         cfg.listen.n = nlisten;
     }
+    if (rtmpd_config_check_listeners(&cfg, err, sizeof err) < 0) {
+        fprintf(stderr, "rtmpd: %s: %s\n", config_path, err);
+        return 1;
+    }
+    /* Opened for -t too (created if missing), as a start would. */
+    if (rtmpd_log_open_access(cfg.log.access_log) < 0) {
+        fprintf(stderr, "rtmpd: %s: log.access_log \"%s\": %m\n", config_path, cfg.log.access_log);
+        return 1;
+    }
     if (test_only) {
+        rtmpd_log_close();
         printf("rtmpd: configuration %s is valid\n", config_path);
         return 0;
     }
 
     rtmpd_log_set_level(cfg.log.level);
-    if (rtmpd_log_open_access(cfg.log.access_log) < 0) {
-        fprintf(stderr, "rtmpd: access log %s: %m\n", cfg.log.access_log);
-        return 1;
-    }
 
     struct ev_loop *loop = ev_default_loop(EVBACKEND_EPOLL | EVFLAG_NOENV);
     if (!loop)

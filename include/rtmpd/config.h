@@ -47,6 +47,8 @@ struct rtmpd_addr_list {
 #define RTMPD_CONFIG_MAX_ABR 8
 #define RTMPD_CONFIG_MAX_LADDER 6
 #define RTMPD_CONFIG_ARGS_MAX 512
+/* Most words a ladder step's args may have (ffmpeg's own arguments come on top). */
+#define RTMPD_LADDER_MAX_ARGS 85
 
 /* A rendition group: players of `name` get the best of `renditions`. */
 struct rtmpd_abr_conf {
@@ -142,6 +144,14 @@ const struct rtmpd_app_conf *rtmpd_config_app(const struct rtmpd_config *c, cons
  * port). Returns 0, or -1 with a one-line reason in `why`.
  */
 int rtmpd_config_parse_listen(const char *s, char *out, size_t outlen, char *why, size_t whylen);
+
+/*
+ * Checks that no two listen / http.listen addresses would take the same
+ * port on overlapping addresses (the same one, or a wildcard of the same
+ * family): the second bind would fail at start. Returns 0, or -1 with a
+ * one-line reason in `err`.
+ */
+int rtmpd_config_check_listeners(const struct rtmpd_config *c, char *err, size_t errlen);
 
 /* Parses "error" | "warn" | "info" | "debug"; returns -1 for anything else. */
 int rtmpd_log_level_parse(const char *s);

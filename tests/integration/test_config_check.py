@@ -11,7 +11,11 @@
   stderr (exit 1);
 - a bad -l address, or one already in use, makes rtmpd exit 1 at once with
   a message naming the address, and `rtmpd -t` with a bad -l address fails
-  the check too.
+  the check too;
+- `rtmpd -t` also fails what a start would fail on with valid keys: two
+  listeners (listen, http.listen, -l) on the same port and overlapping
+  addresses, an access log that cannot be opened (one that can is created,
+  as a start would).
 """
 
 import os
@@ -75,6 +79,25 @@ BAD_CONFIGS = [
     ("unbracketed IPv6 listen address",
      'listen = [ "0.0.0.0:1935",\n  "::1:1935" ];\n',
      2, "listen[1]", "bracket"),
+    ("ladder args with more words than rtmpd passes to ffmpeg",
+     'apps = (\n  { name = "live";\n    ladder = ( { suffix = "lo";\n      args = "%s"; } );\n'
+     '  }\n);\n' % " ".join(["-an"] * 86),
+     4, "apps[0].ladder[0].args", "too many words (86, at most 85)"),
+]
+
+# What a start would fail on although every key is valid: -t fails too,
+# with one line naming the file (no line number: it is about two keys, or
+# the system). (name, file content, extra arguments, what the line says)
+START_FAILURES = [
+    ("the same port on overlapping addresses in listen and http.listen",
+     'listen = [ "127.0.0.1:19350" ];\nhttp = { listen = [ "0.0.0.0:19350" ]; };\n', [],
+     'listen[0] "127.0.0.1:19350" and http.listen[0] "0.0.0.0:19350" cannot both listen (same port, overlapping addresses)'),
+    ("an -l address that http.listen also has",
+     'http = { listen = [ "127.0.0.1:18080" ]; };\n', ["-l", "127.0.0.1:18080"],
+     'listen[0] "127.0.0.1:18080" and http.listen[0] "127.0.0.1:18080" cannot both listen (same port, overlapping addresses)'),
+    ("an access log that cannot be opened",
+     'log = { access_log = "/nonexistent-dir/access.log"; };\n', [],
+     'log.access_log "/nonexistent-dir/access.log": No such file or directory'),
 ]
 
 
@@ -113,6 +136,22 @@ def test():
         code, out, err = rtmpd(["-t", "-c", os.path.join(d, "missing.conf")])
         check(code == 1 and "missing.conf" in err and "cannot read" in err,
               "a missing file: exit 1, 'FILE: cannot read' (%s, %r)" % (code, err))
+
+        for i, (what, text, extra, says) in enumerate(START_FAILURES):
+            path = os.path.join(d, "nostart%d.conf" % i)
+            with open(path, "w") as f:
+                f.write(text)
+            code, out, err = rtmpd(["-t", "-c", path] + extra)
+            log("%s: exit %s, stderr %r" % (what, code, err))
+            check(code == 1 and out == "" and err == "rtmpd: %s: %s\n" % (path, says),
+                  "%s: -t exits 1 with 'rtmpd: FILE: %s' (%s, %r)" % (what, says, code, err))
+        logfile = os.path.join(d, "access.log")
+        path = os.path.join(d, "log.conf")
+        with open(path, "w") as f:
+            f.write('log = { access_log = "%s"; };\n' % logfile)
+        code, out, err = rtmpd(["-t", "-c", path])
+        check(code == 0 and os.path.exists(logfile), "an access log that can be opened is valid "
+              "(and created, as a start would) (%s, %r)" % (code, err))
 
         # -V and -h.
         with open(os.path.join(SOURCE_DIR, "CMakeLists.txt")) as f:
