@@ -69,6 +69,8 @@ struct http_conn {
     size_t held_off;
     ev_timer resume;           /* next turn of a held pipeline */
     uint64_t out_mark;         /* bytes_out when the timer last found answers waiting */
+    uint32_t requests;         /* requests answered on this connection */
+    int status;                /* status of the last answer (access log) */
     struct rtmpd_sub sub;
     struct rtmpd_stream *st;
 };
@@ -347,6 +349,7 @@ static void respond(struct http_conn *h, int status, const char *ctype, const vo
     struct rtmpd_buf b;
     uint8_t *gz = NULL;
     size_t gzlen = 0;
+    h->status = status;
     /* parser.method is only meaningful once the method is whole (the URL
      * has begun): "HELLO" or a lone "H" leaves it at HTTP_HEAD. */
     int head = h->parser.method == HTTP_HEAD && h->req.url_len > 0;
@@ -562,6 +565,7 @@ static void serve_flv(struct http_conn *h, const char *path, size_t len)
         return;
 
     h->streaming = 1;
+    h->status = 200;
     h->st = st;
     rtmpd_conn_set_timer(h->conn, 0); /* players send nothing: no request timeout */
     h->conn->merge_ms = conf->queue.merge_ms;
@@ -737,13 +741,15 @@ static void handle_request(struct http_conn *h)
     h->started = 0;
     if (h->streaming || h->conn->closing || h->conn->flush_then_close)
         return;
+    h->status = 0;
     route(h);
+    h->requests++;
     /* The URL is the client's: escaped, so it cannot end its field. */
     char url[256];
-    rtmpd_log_access("id=%llu peer=%s proto=http method=%s url=\"%s\"",
+    rtmpd_log_access("id=%llu peer=%s proto=http method=%s url=\"%s\" status=%d",
                      (unsigned long long)h->conn->id, h->conn->peer,
                      http_method_str((enum http_method)h->parser.method),
-                     rtmpd_log_str(url, sizeof url, h->req.url, h->req.url_len));
+                     rtmpd_log_str(url, sizeof url, h->req.url, h->req.url_len), h->status);
     if (h->streaming)
         return;
     if (!keep)
@@ -872,6 +878,17 @@ static void http_on_timeout(void *ud)
 static void http_on_close(void *ud)
 {
     struct http_conn *h = ud;
+    struct rtmpd_conn *c = h->conn;
+    /* The connection's line, like an RTMP connection's: an HTTP-FLV
+     * player's stream and why it ended (its request's line came first). */
+    const char *key = h->streaming && h->st ? h->st->key : "-";
+    rtmpd_log_access("id=%llu peer=%s proto=http stream=%s role=%s requests=%u bytes_in=%llu "
+                     "bytes_out=%llu duration_ms=%llu reason=\"%s\"",
+                     (unsigned long long)c->id, c->peer, key, h->streaming ? "play" : "api",
+                     h->requests, (unsigned long long)c->bytes_in,
+                     (unsigned long long)c->bytes_out,
+                     (unsigned long long)((rtmpd_server_now_us(h->srv) - c->started_us) / 1000),
+                     c->close_reason ? c->close_reason : "closed");
     if (h->streaming) {
         log_info(h->conn->id, "%s: HTTP-FLV player left (%llu frames sent, %llu dropped)",
                  h->st ? h->st->key : "?", (unsigned long long)h->sub.frames_sent,

@@ -8,7 +8,8 @@ the first keyframe); a late joiner starts from the GOP cache (first picture
 in < 1 s with 4 s keyframes); HEAD gives the headers and no body; unknown
 streams give 404; a stalled player gets video dropped and resumed at a
 keyframe (audio whole, FLV still valid) while a healthy one is unaffected; a
-player's connection ends when the publisher stops. An empty name gets 400.
+player's connection ends when the publisher stops, and the access log has its
+line (stream, bytes, reason). An empty name gets 400.
 
 ctest: serial (timing)
 """
@@ -194,6 +195,11 @@ def check_unpublish_ends_players(srv, pub):
     check(p.closed, "the HTTP-FLV player's connection ends when the publisher stops")
     log("player connection ended %.2f s after the publisher was stopped" % (time.monotonic() - t0))
     check(not p.errors, "the byte stream ended on a tag boundary (errors %s)" % p.errors[:2])
+    end = srv.wait_log(r"ACCESS id=\d+ peer=127\.0\.0\.1:%d proto=http stream=live/late "
+                       r"role=play requests=1 bytes_in=\d+ bytes_out=(\d+) duration_ms=\d+ "
+                       r"reason=\"([^\"]*)\"$" % p.local_port)
+    check(int(end.group(1)) >= p.bytes, "the access log has the player's line: stream, %s bytes "
+          "out (it read %d), reason %r" % (end.group(1), p.bytes, end.group(2)))
 
 
 def test():

@@ -140,7 +140,7 @@ def check_accept_encoding(srv):
 
 
 ACCESS = re.compile(r'ACCESS id=\d+ peer=\S+ proto=http method=GET url="((?:[\x20-\x21\x23-\x5b'
-                    r'\x5d-\x7e]|\\x[0-9a-f]{2})*)"$')
+                    r'\x5d-\x7e]|\\x[0-9a-f]{2})*)" status=(\d+)$')
 
 
 def check_access_log(srv):
@@ -154,12 +154,19 @@ def check_access_log(srv):
         # This request's line: by the client's port (an earlier request's
         # line may still be on its way).
         st, _, local = raw_get(port, target, want_port=True)
-        srv.wait_log(r"ACCESS id=\d+ peer=127\.0\.0\.1:%d proto=http" % local)
+        srv.wait_log(r"ACCESS id=\d+ peer=127\.0\.0\.1:%d proto=http method=" % local)
         line = [l for l in srv.log_text().splitlines()
-                if "ACCESS" in l and "peer=127.0.0.1:%d proto=http" % local in l][-1]
+                if "ACCESS" in l and "peer=127.0.0.1:%d proto=http method=" % local in l][-1]
         m = ACCESS.search(line)
         check(m is not None, "GET %r: the access-log line has its fields and nothing more "
               "(%r)" % (target[:40], line[-120:]))
+        check(int(m.group(2)) == st, "GET %r: the line has the status sent (%s, %d)" %
+              (target[:40], m.group(2), st))
+        end = srv.wait_log(r"ACCESS id=\d+ peer=127\.0\.0\.1:%d proto=http stream=- role=api "
+                           r"requests=1 bytes_in=\d+ bytes_out=\d+ duration_ms=\d+ "
+                           r"reason=\"([^\"]*)\"$" % local)
+        check(end is not None, "GET %r: and the connection's line when it closed (reason %r)" %
+              (target[:40], end.group(1)))
         if want is None:
             check(m.group(1).endswith("...") and len(m.group(1)) < 260,
                   "a long URL is cut with '...' (%d bytes)" % len(m.group(1)))
