@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <http_parser.h>
 #include <jansson.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +36,7 @@ enum hdr_kind {
     HDR_OTHER,
     HDR_AUTHORIZATION,
     HDR_ACCEPT_ENCODING,
+    HDR_EXPECT,
 };
 
 struct http_req {
@@ -45,6 +47,8 @@ struct http_req {
     char accept_encoding[HDR_VALUE_MAX];
     size_t ae_len;
     uint8_t ae_truncated;      /* Accept-Encoding was longer than the buffer */
+    char expect[16];           /* Expect (only "100-continue" matters) */
+    size_t expect_len;
     char field[32];            /* header name being read (only short ones matter) */
     size_t field_len;
     uint8_t hdr_kind;          /* header whose value is being read */
@@ -133,6 +137,8 @@ static int on_header_field(http_parser *p, const char *at, size_t len)
         r->hdr_kind = HDR_AUTHORIZATION;
     else if (r->field_len == 15 && strncasecmp(r->field, "accept-encoding", 15) == 0)
         r->hdr_kind = HDR_ACCEPT_ENCODING;
+    else if (r->field_len == 6 && strncasecmp(r->field, "expect", 6) == 0)
+        r->hdr_kind = HDR_EXPECT;
     return 0;
 }
 
@@ -149,6 +155,8 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
         dst = h->req.auth, dlen = &h->req.auth_len;
     else if (h->req.hdr_kind == HDR_ACCEPT_ENCODING)
         dst = h->req.accept_encoding, dlen = &h->req.ae_len;
+    else if (h->req.hdr_kind == HDR_EXPECT)
+        dst = h->req.expect, dlen = &h->req.expect_len, cap = sizeof h->req.expect;
     if (dst) {
         /* Accept-Encoding lines form one list (RFC 9110, section 5.3). */
         if (first && *dlen && h->req.hdr_kind == HDR_ACCEPT_ENCODING && *dlen + 1 < cap) {
@@ -161,6 +169,27 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
         memcpy(dst + *dlen, at, n);
         *dlen += n;
         dst[*dlen] = '\0';
+    }
+    return 0;
+}
+
+/* A client that sent "Expect: 100-continue" waits for a 100 before sending
+ * the body (curl does, for a second): it gets one at once when the body it
+ * announced is within the limit (otherwise the 413 answers it). */
+static int on_headers_complete(http_parser *p)
+{
+    struct http_conn *h = p->data;
+    struct http_req *r = &h->req;
+    size_t n = r->expect_len;
+    while (n && (r->expect[n - 1] == ' ' || r->expect[n - 1] == '\t'))
+        n--;
+    if (n == 12 && strncasecmp(r->expect, "100-continue", 12) == 0 &&
+        (p->http_major > 1 || (p->http_major == 1 && p->http_minor >= 1)) &&
+        ((p->flags & F_CHUNKED) ||
+         (p->content_length > 0 && p->content_length != ULLONG_MAX &&
+          p->content_length <= BODY_MAX))) {
+        static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+        rtmpd_conn_send(h->conn, cont, sizeof cont - 1);
     }
     return 0;
 }
@@ -197,6 +226,7 @@ static const http_parser_settings parser_settings = {
     .on_url = on_url,
     .on_header_field = on_header_field,
     .on_header_value = on_header_value,
+    .on_headers_complete = on_headers_complete,
     .on_body = on_body,
     .on_message_complete = on_message_complete,
 };

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """HTTP requests that need no media: what a refused HTTP-FLV request leaves
-behind, the stream-name rule on HTTP-FLV, Accept-Encoding and the access
-log line of a request.
+behind, the stream-name rule on HTTP-FLV, Accept-Encoding, the access log
+lines of a request, Expect: 100-continue.
 
 1. In an app with a transcode ladder and an `abr` group, 200 GETs of
    streams nobody publishes (ladder sources and the group) each get 404
@@ -17,10 +17,14 @@ log line of a request.
    printable ASCII in the URL, so a URL cannot forge fields.
 5. Every metric family /metrics emits is in the table of
    docs/http-api.md with its type, and the table lists no other.
+6. "Expect: 100-continue" with a body within the limit gets "100 Continue"
+   before the body is sent; no 100 without it, or for a body over the
+   limit (413).
 """
 
 import os
 import re
+import socket
 import time
 
 from harness import SOURCE_DIR, Server, check, main
@@ -175,6 +179,46 @@ def check_access_log(srv):
                   (target[:40], want, m.group(1)))
 
 
+def check_expect_continue(srv):
+    """A request with "Expect: 100-continue" and a body within the limit gets
+    "100 Continue" before sending the body, then its answer; without the
+    header, or with a body over the limit (4096 bytes), no 100."""
+    def ask(expect, length):
+        s = socket.create_connection(("127.0.0.1", srv.http_port), 5)
+        try:
+            s.sendall(("DELETE /api/v1/clients/999999 HTTP/1.1\r\nHost: x\r\n%s"
+                       "Content-Length: %d\r\nConnection: close\r\n\r\n" %
+                       ("Expect: 100-continue\r\n" if expect else "", length)).encode())
+            s.settimeout(0.5)
+            try:
+                first = s.recv(65536)
+            except socket.timeout:
+                first = b""
+            s.settimeout(5)
+            s.sendall(b"x" * length)
+            rest = b""
+            while True:
+                d = s.recv(65536)
+                if not d:
+                    break
+                rest += d
+            return first, first + rest
+        finally:
+            s.close()
+    first, whole = ask(True, 5)
+    check(first == b"HTTP/1.1 100 Continue\r\n\r\n", "Expect: 100-continue: '100 Continue' "
+          "at once (%r)" % first[:40])
+    check(whole[len(first):].startswith(b"HTTP/1.1 404 "), "then the answer (%r)" %
+          whole[len(first):len(first) + 20])
+    first, whole = ask(False, 5)
+    check(first.startswith(b"HTTP/1.1 404 ") or first == b"", "without Expect: no 100 (%r)" %
+          first[:20])
+    check(b" 100 Continue" not in whole, "without Expect: no 100 at all")
+    first, whole = ask(True, 5000)
+    check(b" 100 Continue" not in whole and whole.startswith(b"HTTP/1.1 413 "),
+          "a body over the limit: no 100, 413 (%r)" % whole[:20])
+
+
 def check_metrics_documented(srv):
     """Every family /metrics emits is a row of the table in docs/http-api.md,
     with the same type, and the table has no row /metrics lacks."""
@@ -197,6 +241,7 @@ def test():
         check_names(srv)
         check_accept_encoding(srv)
         check_access_log(srv)
+        check_expect_continue(srv)
         check_metrics_documented(srv)
 
 
