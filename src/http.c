@@ -589,7 +589,11 @@ static void serve_flv(struct http_conn *h, const char *path, size_t len)
         return;
     }
     uint8_t flv[RTMPD_FLV_FILE_HEADER_LEN];
-    rtmpd_flv_write_file_header(flv, 1, 1);
+    /* The kinds of media the stream has carried: a player such as flv.js
+     * trusts these flags and would wait for video an audio-only stream
+     * never sends. Before any media, both. */
+    int audio = st->stats.has_audio, video = st->stats.has_video;
+    rtmpd_flv_write_file_header(flv, audio || !video, video || !audio);
     memcpy(hdr + n, flv, sizeof flv);
     if (rtmpd_conn_send(h->conn, hdr, (size_t)n + sizeof flv) < 0)
         return;

@@ -397,6 +397,7 @@ int rtmpd_stream_publish(struct rtmpd_stream *st, void *owner, uint64_t conn_id)
     st->stats.drift_wall0_us = 0;
     st->stats.drift_ms = 0;
     st->stats.video_codec = st->stats.audio_codec = 0;
+    st->stats.has_audio = st->stats.has_video = 0;
     st->stats.width = st->stats.height = 0;
     struct rtmpd_list *pos, *tmp;
     rtmpd_list_foreach_safe(pos, tmp, &st->subs) {
@@ -480,6 +481,8 @@ void rtmpd_stream_push(struct rtmpd_stream *st, struct rtmpd_frame *f)
     st->stats.frames_in++;
     stream_track_drift(st, f);
     st->stats.video_frames_in += f->type == RTMPD_MSG_VIDEO && !(f->flags & RTMPD_FRAME_SEQ);
+    st->stats.has_video |= f->type == RTMPD_MSG_VIDEO;
+    st->stats.has_audio |= f->type == RTMPD_MSG_AUDIO && f->len;
     st->last_ts = f->timestamp;
     if (f->flags & RTMPD_FRAME_META)
         replace_frame(&st->meta, f);

@@ -96,6 +96,7 @@ struct rtmpd_stream_stats {
     uint32_t audio_codec;
     uint8_t video_fourcc;
     uint8_t audio_fourcc;
+    uint8_t has_audio, has_video; /* media of that kind since the publish began */
     uint32_t width, height;
     /* Rates over the last RTMPD_RATE_WINDOW seconds (updated at 1 Hz). */
     uint64_t bitrate_in;     /* bits/s */

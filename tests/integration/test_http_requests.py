@@ -20,6 +20,8 @@ lines of a request, Expect: 100-continue.
 6. "Expect: 100-continue" with a body within the limit gets "100 Continue"
    before the body is sent; no 100 without it, or for a body over the
    limit (413).
+7. The FLV header of an HTTP-FLV response flags the kinds of media the
+   stream has carried: audio only 0x04, video only 0x01, none yet 0x05.
 """
 
 import os
@@ -27,8 +29,9 @@ import re
 import socket
 import time
 
+import rtmp_client as rc
 from harness import SOURCE_DIR, Server, check, main
-from http_helpers import RawConn, get_json, request
+from http_helpers import FlvPlayer, RawConn, get_json, request
 
 HTTP = {"http": {"listen": ["127.0.0.1:0"]}}
 LADDER = [{"suffix": "lo", "args": "-c copy"}]
@@ -219,6 +222,38 @@ def check_expect_continue(srv):
           "a body over the limit: no 100, 413 (%r)" % whole[:20])
 
 
+def check_flv_header_flags(srv):
+    """The FLV header's audio/video flags say what the stream carries: an
+    audio-only stream 0x04, a video-only one 0x01 (a player such as flv.js
+    trusts them); before any media, both (0x05)."""
+    aac_seq, aac = b"\xaf\x00\x12\x10", b"\xaf\x01" + b"\x00" * 50
+    avc_key = b"\x17\x01\x00\x00\x00" + b"\x00" * 50
+    pubs = []
+    for name, msgs, want in (("audio_only", [(8, aac_seq), (8, aac)], 0x04),
+                             ("video_only", [(9, avc_key)], 0x01),
+                             ("no_media_yet", [], 0x05)):
+        c = rc.Client("127.0.0.1", srv.port)
+        c.handshake()
+        c.connect("plain")
+        msid = c.create_stream()
+        check(c.publish(msid, name).get("code") == "NetStream.Publish.Start", "publish " + name)
+        for i, (t, payload) in enumerate(msgs):
+            c.send_media(msid, t, 20 * i, payload)
+        c.pump(0.3)
+        pubs.append(c)
+        p = FlvPlayer(srv.http_port, "/plain/%s.flv" % name)
+        p.start()
+        deadline = time.monotonic() + 5
+        while p.flv_header is None and not p.closed and time.monotonic() < deadline:
+            time.sleep(0.05)
+        p.stop()
+        got = p.flv_header[4] if p.flv_header else None
+        check(got == want, "%s: FLV header flags 0x%02x (got %s)" %
+              (name, want, None if got is None else "0x%02x" % got))
+    for c in pubs:
+        c.close()
+
+
 def check_metrics_documented(srv):
     """Every family /metrics emits is a row of the table in docs/http-api.md,
     with the same type, and the table has no row /metrics lacks."""
@@ -242,6 +277,7 @@ def test():
         check_accept_encoding(srv)
         check_access_log(srv)
         check_expect_continue(srv)
+        check_flv_header_flags(srv)
         check_metrics_documented(srv)
 
 
