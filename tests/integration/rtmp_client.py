@@ -577,6 +577,31 @@ class Pump(threading.Thread):
         return False
 
 
+def connected(port, app="live", host="127.0.0.1", **kw):
+    """A Client (keyword arguments as Client's) that has done the handshake
+    and connected to `app`."""
+    c = Client(host, port, **kw)
+    c.handshake()
+    c.connect(app)
+    return c
+
+
+def playing(port, name, app="live", **kw):
+    """A connected client playing `name` on a new stream: (client, msid)."""
+    c = connected(port, app, **kw)
+    msid = c.create_stream()
+    c.play(msid, name)
+    return c, msid
+
+
+def publishing(port, name, app="live", **kw):
+    """A connected client that asked to publish `name` on a new stream:
+    (client, msid, the onStatus code it got)."""
+    c = connected(port, app, **kw)
+    msid = c.create_stream()
+    return c, msid, c.publish(msid, name).get("code")
+
+
 def flv_tags(path):
     """Yields (type, timestamp, payload) of each tag of an FLV file."""
     with open(path, "rb") as f:

@@ -27,18 +27,12 @@ HEADROOM = 6        # descriptors left free under the lowered limit
 MEASURE_S = 2.0
 
 
-def raw_client(srv, app="live"):
-    c = rc.Client("127.0.0.1", srv.port)
-    c.handshake()
-    c.connect(app)
-    return c
-
 
 def test():
     # The handshake timeout must not free descriptors during the test.
     settings = {"limits": {"handshake_timeout_ms": 60000}, "http": {"listen": ["127.0.0.1:0"]}}
     with Server(settings=settings) as srv:
-        early = raw_client(srv)
+        early = rc.connected(srv.port)
         check(early.create_stream() >= 1, "a client connected before the shortage works")
         used = srv.fd_count()
         limit = used + HEADROOM
@@ -75,7 +69,7 @@ def test():
         deadline = time.monotonic() + 5
         while c is None and time.monotonic() < deadline:
             try:
-                c = raw_client(srv)
+                c = rc.connected(srv.port)
             except (rc.RTMPError, OSError) as e:
                 log("new client: %s" % e)
                 time.sleep(0.2)

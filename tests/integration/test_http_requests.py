@@ -232,11 +232,8 @@ def check_flv_header_flags(srv):
     for name, msgs, want in (("audio_only", [(8, aac_seq), (8, aac)], 0x04),
                              ("video_only", [(9, avc_key)], 0x01),
                              ("no_media_yet", [], 0x05)):
-        c = rc.Client("127.0.0.1", srv.port)
-        c.handshake()
-        c.connect("plain")
-        msid = c.create_stream()
-        check(c.publish(msid, name).get("code") == "NetStream.Publish.Start", "publish " + name)
+        c, msid, code = rc.publishing(srv.port, name, "plain")
+        check(code == "NetStream.Publish.Start", "publish %s: %s" % (name, code))
         for i, (t, payload) in enumerate(msgs):
             c.send_media(msid, t, 20 * i, payload)
         c.pump(0.3)

@@ -26,30 +26,14 @@ def frame(key, i, size):
     return (b"\x17" if key else b"\x27") + b"\x01\x00\x00\x00" + bytes([i]) * size
 
 
-def client(srv, app):
-    c = rc.Client("127.0.0.1", srv.port)
-    c.handshake()
-    c.connect(app)
-    return c
-
-
 def publish(srv, app):
-    p = client(srv, app)
+    p, msid, code = rc.publishing(srv.port, "big", app)
+    check(code == "NetStream.Publish.Start", "%s: publish: %s" % (app, code))
     p.set_chunk_size(65536)
-    msid = p.create_stream()
-    info = p.publish(msid, "big")
-    check(info.get("code") == "NetStream.Publish.Start", "%s: publish: %s" % (app, info.get("code")))
     p.send_media(msid, 9, 0, AVC_SEQ)
     for i in range(10):
         p.send_media(msid, 9, 33 * i, frame(i == 0, i, MB))
     return p, msid
-
-
-def play(srv, app):
-    c = client(srv, app)
-    msid = c.create_stream()
-    c.play(msid, "big")
-    return c
 
 
 def video(c):
@@ -61,7 +45,7 @@ def test():
     with Server(apps=apps) as srv:
         pub, msid = publish(srv, "live")
         pub.pump(0.5)
-        p = play(srv, "live")
+        p, _ = rc.playing(srv.port, "big", "live")
         p.pump(1.0)
         check(not p.closed, "live: the player joining a 10 MB GOP is still connected")
         check(any(m.type == 20 and (rc.status_info(m) or {}).get("code") == "NetStream.Play.Start"
@@ -80,7 +64,7 @@ def test():
 
         rpub, rmsid = publish(srv, "roomy")
         rpub.pump(0.5)
-        r = play(srv, "roomy")
+        r, _ = rc.playing(srv.port, "big", "roomy")
         r.pump(2.0)
         check(not r.closed, "roomy: the player is still connected")
         v = video(r)

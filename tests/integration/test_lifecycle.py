@@ -36,12 +36,6 @@ from harness import (Server, check, ffmpeg_play, ffmpeg_publish, log, main, medi
                      run, stop_proc, wait_publishing)
 
 
-def raw_client(srv, host="127.0.0.1", app="live"):
-    c = rc.Client(host, srv.port)
-    c.handshake()
-    c.connect(app)
-    return c
-
 
 def eof_after(sock, timeout):
     """Reads (and ignores) whatever comes until EOF or reset; returns the
@@ -80,7 +74,7 @@ def ipv6(src):
             log("ffprobe over IPv6: %r" % r.stdout.strip())
             check("codec_name=h264" in r.stdout and "width=640" in r.stdout and
                   "codec_name=aac" in r.stdout, "ffprobe reads h264 640x360 + aac from %s" % url)
-            c = raw_client(srv, host="::1")
+            c = rc.connected(srv.port, host="::1")
             check(c.sock.family == socket.AF_INET6, "a raw client connects over IPv6 too")
             c.close()
         finally:
@@ -95,7 +89,7 @@ def sigterm(src):
         player = None
         try:
             wait_publishing(srv, "term")
-            c = raw_client(srv)
+            c = rc.connected(srv.port)
             msid = c.create_stream()
             c.play(msid, "term")
             check(c.find(rc.is_video_keyframe) is not None, "the raw player receives video")
@@ -161,7 +155,7 @@ def sigterm(src):
 def sigint():
     srv = Server()
     with srv:
-        c = raw_client(srv)
+        c = rc.connected(srv.port)
         msid = c.create_stream()
         c.play(msid, "nobody")
         c.pump(0.3)
@@ -186,11 +180,11 @@ def max_connections(src):
         clients = []
         try:
             wait_publishing(srv, "lim")
-            player = raw_client(srv)
+            player = rc.connected(srv.port)
             pmsid = player.create_stream()
             player.play(pmsid, "lim")
             check(player.find(rc.is_video_keyframe) is not None, "the player receives video")
-            clients = [raw_client(srv) for _ in range(limit - 2)]
+            clients = [rc.connected(srv.port) for _ in range(limit - 2)]
             log("%d connections open (1 publisher, 1 player, %d idle)" % (limit, len(clients)))
             with rc.Pump(player):
                 before = len(player.pending)
@@ -233,7 +227,7 @@ def max_connections(src):
             deadline = time.monotonic() + 3
             while ok is None and time.monotonic() < deadline:
                 try:
-                    c = raw_client(srv)
+                    c = rc.connected(srv.port)
                     ok = c
                 except (rc.RTMPError, OSError):
                     time.sleep(0.1)
@@ -278,7 +272,7 @@ def handshake_timeout():
             check(t is not None and 0.3 <= t <= 1.5, "a client that %s is closed after ~%d ms "
                   "(%s s)" % (what, ms, None if t is None else round(t, 2)))
         # A client that completes the handshake in time is not cut.
-        c = raw_client(srv)
+        c = rc.connected(srv.port)
         check(c.pump(1.5), "a client that completed the handshake is still connected after 1.5 s")
         check(c.create_stream() >= 1, "and it works")
         c.close()
@@ -292,7 +286,7 @@ def idle_timeout(src):
         # Clients that answer every ping and send nothing else (as a player
         # waiting for a publisher does). Several, each read by its own
         # thread: each ping they get is answered within a millisecond.
-        good = [raw_client(srv) for _ in range(5)]
+        good = [rc.connected(srv.port) for _ in range(5)]
         closed_at = [None] * len(good)
         stop = threading.Event()
 
@@ -305,14 +299,14 @@ def idle_timeout(src):
         readers = [threading.Thread(target=answer_pings, args=(i,), daemon=True)
                    for i in range(len(good))]
         # A publisher that sends media and never reads is not idle.
-        pub = raw_client(srv)
+        pub = rc.connected(srv.port)
         pub.set_chunk_size(4096)
         pmsid = pub.create_stream()
         check(pub.publish(pmsid, "busy").get("code") == "NetStream.Publish.Start",
               "a raw publisher publishes")
         sender = threading.Thread(target=pub.send_tags, daemon=True,
                                   args=(pmsid, rc.flv_tags(src), True, stop))
-        mute = raw_client(srv)
+        mute = rc.connected(srv.port)
         t0 = time.monotonic()  # the mute client's last bytes were its connect
         sender.start()
         for r in readers:

@@ -46,12 +46,7 @@ def runs_of(indices):
 
 
 def raw_player(srv, name):
-    c = rc.Client("127.0.0.1", srv.port)
-    c.handshake()
-    c.connect("live")
-    msid = c.create_stream()
-    c.play(msid, name)
-    return c, msid
+    return rc.playing(srv.port, name)
 
 
 def restarts_without_notify(src, ref):

@@ -23,12 +23,6 @@ import rtmp_client as rc
 from harness import Server, check, ffmpeg_publish, log, main, media, stop_proc, wait_publishing
 
 
-def raw_client(srv, app="live"):
-    c = rc.Client("127.0.0.1", srv.port)
-    c.handshake()
-    c.connect(app)
-    return c
-
 
 def access_lines(path):
     try:
@@ -41,7 +35,7 @@ def access_lines(path):
 def one_client(srv):
     """A client that connects and leaves; returns the "peer=" of the access
     log line written when it closes."""
-    c = raw_client(srv)
+    c = rc.connected(srv.port)
     peer = "peer=127.0.0.1:%d " % c.sock.getsockname()[1]
     c.create_stream()
     c.close()
@@ -78,11 +72,11 @@ def test():
             pub = ffmpeg_publish(srv.url("hup"), src)
             try:
                 wait_publishing(srv, "hup")
-                player = raw_client(srv)
+                player = rc.connected(srv.port)
                 pmsid = player.create_stream()
                 player.play(pmsid, "hup")
                 check(player.find(rc.is_video_keyframe) is not None, "the player receives video")
-                idle = raw_client(srv)
+                idle = rc.connected(srv.port)
                 with rc.Pump(player):
                     a = one_client(srv)
                     check(wait_line(path, a), "the access log file has the line of the client "

@@ -43,15 +43,6 @@ def schedule():
     return out + media
 
 
-def player(srv, name):
-    p = rc.Client("127.0.0.1", srv.port)
-    p.handshake()
-    p.connect("live")
-    msid = p.create_stream()
-    p.play(msid, name)
-    return p
-
-
 def media_of(msgs):
     """(type, timestamp, first 8 payload bytes: which message it is)."""
     return [(m.type, m.ts, m.payload[:8]) for m in msgs if m.type in (8, 9)]
@@ -80,20 +71,16 @@ def test():
     sent = schedule()
     settings = {"http": {"listen": ["127.0.0.1:0"]}}
     with Server(settings=settings) as srv:
-        early = player(srv, "wrap")
-        pub = rc.Client("127.0.0.1", srv.port)
-        pub.handshake()
-        pub.connect("live")
+        early, _ = rc.playing(srv.port, "wrap")
+        pub, msid, code = rc.publishing(srv.port, "wrap")
+        check(code == "NetStream.Publish.Start", "publisher: %s" % code)
         pub.set_chunk_size(4096)
-        msid = pub.create_stream()
-        info = pub.publish(msid, "wrap")
-        check(info.get("code") == "NetStream.Publish.Start", "publisher: %s" % info.get("code"))
         half = next(k for k, (t, off, _) in enumerate(sent) if off >= 1500)
         for t, off, payload in sent[:half]:
             pub.send_media(msid, t, (START + off) & 0xFFFFFFFF, payload)
         early.pump(0.5)
         # Joins after the wrap: its GOP starts with the keyframe at START.
-        late = player(srv, "wrap")
+        late, _ = rc.playing(srv.port, "wrap")
         flv = FlvPlayer(srv.http_port, "/live/wrap.flv")
         flv.start()
         check(flv.wait_ready() == 200, "HTTP-FLV player: 200")

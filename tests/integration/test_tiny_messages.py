@@ -25,28 +25,12 @@ PLAYERS = 10
 FLOOD = 600000
 
 
-def client(srv, **kw):
-    c = rc.Client("127.0.0.1", srv.port, **kw)
-    c.handshake()
-    c.connect("live")
-    return c
-
-
-def play(srv, name, **kw):
-    c = client(srv, **kw)
-    msid = c.create_stream()
-    c.play(msid, name)
-    return c
-
-
 def test():
     apps = [{"name": "live", "queue": {"max_bytes": "1M"}}]
     with Server(apps=apps) as srv:
-        pub = client(srv)
-        msid = pub.create_stream()
-        info = pub.publish(msid, "t")
-        check(info.get("code") == "NetStream.Publish.Start", "publish: %s" % info.get("code"))
-        players = [play(srv, "t", rcvbuf=4096) for _ in range(PLAYERS)]
+        pub, msid, code = rc.publishing(srv.port, "t")
+        check(code == "NetStream.Publish.Start", "publish: %s" % code)
+        players = [rc.playing(srv.port, "t", rcvbuf=4096)[0] for _ in range(PLAYERS)]
         for p in players:
             p.pump(0.05)
         time.sleep(0.3)
@@ -68,7 +52,7 @@ def test():
               % (peak - rss0))
         check(not pub.closed, "the publisher is still connected")
 
-        fresh = play(srv, "t")
+        fresh, _ = rc.playing(srv.port, "t")
         fresh.pump(0.3)
         pub.send_media(msid, 8, 5000, b"\xaf\x01" + b"\x11" * 50)
         m = fresh.find(lambda m: m.type == 8 and m.payload.endswith(b"\x11" * 50), timeout=5)
