@@ -500,6 +500,10 @@ def targets(rows, fanout=()):
         out["fanout0_message_ms"] = round(f0["cpu_percent"] * 10.0 * n / f0["writes_per_s"], 1)
         if ng and ng.get("cpu_pct"):
             out["fanout0_vs_nginx"] = round(f0["cpu_percent"] / ng["cpu_pct"], 2)
+        # ... and per Gb/s against the iperf3 floor, as the rows' ×floor.
+        floor = (m0 or {}).get("floor_cpu_pct_per_gbps")
+        if floor and f0.get("mbps"):
+            out["fanout0_vs_floor"] = round(f0["cpu_percent"] / (f0["mbps"] / 1000.0) / floor, 2)
 
     def add(what, row, value, limit, unit, fmt="%.2f"):
         ok = None if value is None else value <= limit
@@ -649,9 +653,12 @@ def table_md(res):
                        "At that cost one message's writes to all %d players take %.1f ms on "
                        "average: with `merge_ms = 0` the player written last gets each message "
                        "that much later before any queueing or transit, and the 99th percentile "
-                       "player %.1f ms." % (
+                       "player %.1f ms.%s" % (
                            f1(t["fanout0_cpu_pct"]), vs, t["players"], t["fanout0_message_ms"],
-                           0.99 * t["fanout0_message_ms"]))
+                           0.99 * t["fanout0_message_ms"],
+                           "" if t.get("fanout0_vs_floor") is None else
+                           " Per Gb/s these writes cost %.2f × the iperf3 floor." %
+                           t["fanout0_vs_floor"]))
     loads = [(r["run"], r.get("loadavg_before")) for r in res.get("rounds") or rows
              if r.get("loadavg_before")]
     meta = res.get("meta") or {}
