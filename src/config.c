@@ -16,6 +16,7 @@
  * Every error is one line "FILE:LINE: key.path: what is wrong".
  */
 #include "rtmpd/config.h"
+#include "rtmpd/text.h"
 
 #include <arpa/inet.h>
 #include <assert.h>
@@ -509,32 +510,16 @@ static int cfg_check_header_value(const char *s, char *why, size_t whylen)
 }
 
 /* A stream name as players use it: [A-Za-z0-9_.~-] segments joined by '/'. */
+/* A stream name in the config (abr names and renditions, ladder suffixes):
+ * the rule every protocol applies to the names clients send. */
 static int cfg_check_stream_name(const char *s, char *why, size_t whylen)
 {
-    size_t seg = 0;
-    if (*s == '\0' || strlen(s) >= RTMPD_CONFIG_NAME_MAX) {
-        snprintf(why, whylen, "must be 1..%d bytes", RTMPD_CONFIG_NAME_MAX - 1);
-        return -1;
-    }
-    for (const char *p = s;; p++) {
-        if (*p == '/' || *p == '\0') {
-            if (seg == 0 || (seg == 1 && p[-1] == '.') ||
-                (seg == 2 && p[-1] == '.' && p[-2] == '.')) {
-                snprintf(why, whylen, "\"%s\": empty, \".\" or \"..\" path segment", s);
-                return -1;
-            }
-            if (*p == '\0')
-                return 0;
-            seg = 0;
-            continue;
-        }
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-              *p == '_' || *p == '-' || *p == '.' || *p == '~')) {
-            snprintf(why, whylen, "\"%s\": only A-Z a-z 0-9 _ . ~ - and / are allowed", s);
-            return -1;
-        }
-        seg++;
-    }
+    const char *problem = rtmpd_stream_name_problem(s, strlen(s), RTMPD_CONFIG_NAME_MAX - 1);
+    if (problem == NULL)
+        return 0;
+    snprintf(why, whylen, "\"%s\": %s (1..%d bytes of A-Z a-z 0-9 _ . ~ - in segments joined by /)",
+             s, problem, RTMPD_CONFIG_NAME_MAX - 1);
+    return -1;
 }
 
 /*

@@ -325,7 +325,7 @@ static void abr_groups_and_ladder_are_validated(void **state)
                  3, "apps[0].abr[1].name", "duplicate group name \"cam\" (first at line 2)");
     expect_error("apps = ( { name = \"live\";\n"
                  "  abr = ( { name = \"cam\"; renditions = [ \"../x\" ]; } ); } );\n",
-                 2, "apps[0].abr[0].renditions[0]", "path segment");
+                 2, "apps[0].abr[0].renditions[0]", "\"../x\": '.' or '..' in stream name");
     expect_error("apps = ( { name = \"live\";\n"
                  "  abr = ( { renditions = [ \"x\" ]; } ); } );\n",
                  2, "apps[0].abr[0].name", "required key is missing");
@@ -334,7 +334,8 @@ static void abr_groups_and_ladder_are_validated(void **state)
                  2, "apps[0].ladder[0].args", "required key is missing");
     expect_error("apps = ( { name = \"live\";\n"
                  "  ladder = ( { suffix = \"l o\"; args = \"-b:v 1k\"; } ); } );\n",
-                 2, "apps[0].ladder[0].suffix", "only A-Z a-z 0-9");
+                 2, "apps[0].ladder[0].suffix",
+                 "\"l o\": invalid character in stream name (1..63 bytes of A-Z a-z 0-9");
 }
 
 static void unknown_key_in_section_is_error(void **state)
