@@ -89,9 +89,7 @@ def sigterm(src):
         player = None
         try:
             wait_publishing(srv, "term")
-            c = rc.connected(srv.port)
-            msid = c.create_stream()
-            c.play(msid, "term")
+            c, msid = rc.playing(srv.port, "term")
             check(c.find(rc.is_video_keyframe) is not None, "the raw player receives video")
             # A player that stops reading (what is queued for it must not
             # hold the shutdown up for long).
@@ -155,9 +153,7 @@ def sigterm(src):
 def sigint():
     srv = Server()
     with srv:
-        c = rc.connected(srv.port)
-        msid = c.create_stream()
-        c.play(msid, "nobody")
+        c, _ = rc.playing(srv.port, "nobody")
         c.pump(0.3)
         t0 = time.monotonic()
         srv.proc.send_signal(signal.SIGINT)
@@ -180,9 +176,7 @@ def max_connections(src):
         clients = []
         try:
             wait_publishing(srv, "lim")
-            player = rc.connected(srv.port)
-            pmsid = player.create_stream()
-            player.play(pmsid, "lim")
+            player, _ = rc.playing(srv.port, "lim")
             check(player.find(rc.is_video_keyframe) is not None, "the player receives video")
             clients = [rc.connected(srv.port) for _ in range(limit - 2)]
             log("%d connections open (1 publisher, 1 player, %d idle)" % (limit, len(clients)))
@@ -299,11 +293,9 @@ def idle_timeout(src):
         readers = [threading.Thread(target=answer_pings, args=(i,), daemon=True)
                    for i in range(len(good))]
         # A publisher that sends media and never reads is not idle.
-        pub = rc.connected(srv.port)
+        pub, pmsid, code = rc.publishing(srv.port, "busy")
+        check(code == "NetStream.Publish.Start", "a raw publisher publishes")
         pub.set_chunk_size(4096)
-        pmsid = pub.create_stream()
-        check(pub.publish(pmsid, "busy").get("code") == "NetStream.Publish.Start",
-              "a raw publisher publishes")
         sender = threading.Thread(target=pub.send_tags, daemon=True,
                                   args=(pmsid, rc.flv_tags(src), True, stop))
         mute = rc.connected(srv.port)

@@ -72,9 +72,7 @@ def test():
             pub = ffmpeg_publish(srv.url("hup"), src)
             try:
                 wait_publishing(srv, "hup")
-                player = rc.connected(srv.port)
-                pmsid = player.create_stream()
-                player.play(pmsid, "hup")
+                player, _ = rc.playing(srv.port, "hup")
                 check(player.find(rc.is_video_keyframe) is not None, "the player receives video")
                 idle = rc.connected(srv.port)
                 with rc.Pump(player):
