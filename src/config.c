@@ -426,8 +426,6 @@ static int cfg_check_nonempty(const char *s, char *why, size_t whylen)
  * ladder.c splits them, at most RTMPD_LADDER_MAX_ARGS. */
 static int cfg_check_ladder_args(const char *s, char *why, size_t whylen)
 {
-    if (cfg_check_nonempty(s, why, whylen) < 0)
-        return -1;
     unsigned words = 0;
     for (const char *p = s; *p; p++)
         if (*p != ' ' && *p != '\t' && (p == s || p[-1] == ' ' || p[-1] == '\t'))
@@ -509,7 +507,6 @@ static int cfg_check_header_value(const char *s, char *why, size_t whylen)
     return 0;
 }
 
-/* A stream name as players use it: [A-Za-z0-9_.~-] segments joined by '/'. */
 /* A stream name in the config (abr names and renditions, ladder suffixes):
  * the rule every protocol applies to the names clients send. */
 static int cfg_check_stream_name(const char *s, char *why, size_t whylen)
@@ -618,15 +615,23 @@ int rtmpd_config_parse_listen(const char *s, char *out, size_t outlen, char *why
     return cfg_parse_listen_port(s, out, outlen, why, whylen, 0);
 }
 
-/* A normalised listen address ("A.B.C.D:P" or "[IPV6]:P") as family,
+/* A normalised listen address ("A.B.C.D:P" or "[IPV6]:P") with its family,
  * address bytes and port. */
-static void cfg_split_listen(const char *a, int *v6, unsigned char bin[16], unsigned long *port)
+struct cfg_listener {
+    const char *key, *addr; /* key[i] = "addr" */
+    uint32_t i;
+    int v6;
+    unsigned char bin[16];
+    unsigned long port;
+};
+
+static void cfg_split_listen(struct cfg_listener *l)
 {
     char host[64];
-    const char *colon = strrchr(a, ':');
+    const char *a = l->addr, *colon = strrchr(a, ':');
     size_t hlen = colon ? (size_t)(colon - a) : 0;
-    *v6 = a[0] == '[';
-    if (*v6 && hlen >= 2) {
+    l->v6 = a[0] == '[';
+    if (l->v6 && hlen >= 2) {
         a++;
         hlen -= 2;
     }
@@ -634,32 +639,28 @@ static void cfg_split_listen(const char *a, int *v6, unsigned char bin[16], unsi
         hlen = sizeof host - 1;
     memcpy(host, a, hlen);
     host[hlen] = '\0';
-    memset(bin, 0, 16);
-    if (inet_pton(*v6 ? AF_INET6 : AF_INET, host, bin) != 1)
-        memset(bin, 0xff, 16);
-    *port = colon ? strtoul(colon + 1, NULL, 10) : 0;
+    memset(l->bin, 0, sizeof l->bin);
+    if (inet_pton(l->v6 ? AF_INET6 : AF_INET, host, l->bin) != 1)
+        memset(l->bin, 0xff, sizeof l->bin);
+    l->port = colon ? strtoul(colon + 1, NULL, 10) : 0;
 }
 
 int rtmpd_config_check_listeners(const struct rtmpd_config *c, char *err, size_t errlen)
 {
-    struct listener {
-        const char *key, *addr;
-        uint32_t i;
-    } all[2 * RTMPD_CONFIG_MAX_LIST];
+    static const unsigned char any[16];
+    struct cfg_listener all[2 * RTMPD_CONFIG_MAX_LIST];
     uint32_t n = 0;
     for (uint32_t i = 0; i < c->listen.n; i++)
-        all[n++] = (struct listener){ "listen", c->listen.v[i], i };
+        all[n++] = (struct cfg_listener){ .key = "listen", .addr = c->listen.v[i], .i = i };
     for (uint32_t i = 0; i < c->http.listen.n; i++)
-        all[n++] = (struct listener){ "http.listen", c->http.listen.v[i], i };
+        all[n++] = (struct cfg_listener){ .key = "http.listen", .addr = c->http.listen.v[i],
+                                          .i = i };
+    for (uint32_t k = 0; k < n; k++)
+        cfg_split_listen(&all[k]);
     for (uint32_t a = 0; a < n; a++) {
-        int v6a, v6b;
-        unsigned char ba[16], bb[16];
-        unsigned long pa, pb;
-        static const unsigned char any[16];
-        cfg_split_listen(all[a].addr, &v6a, ba, &pa);
-        for (uint32_t b = a + 1; b < n && pa != 0; b++) {
-            cfg_split_listen(all[b].addr, &v6b, bb, &pb);
-            if (pa != pb || v6a != v6b)
+        for (uint32_t b = a + 1; b < n && all[a].port != 0; b++) {
+            const unsigned char *ba = all[a].bin, *bb = all[b].bin;
+            if (all[a].port != all[b].port || all[a].v6 != all[b].v6)
                 continue;
             if (memcmp(ba, bb, 16) == 0 || memcmp(ba, any, 16) == 0 || memcmp(bb, any, 16) == 0) {
                 snprintf(err, errlen, "%s[%u] \"%s\" and %s[%u] \"%s\" cannot both listen "

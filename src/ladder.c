@@ -20,8 +20,10 @@
 
 extern char **environ;
 
-/* ffmpeg, 6 input options, the step's args, 3 output arguments, NULL. */
-#define MAX_ARGS (7 + RTMPD_LADDER_MAX_ARGS + 4)
+/* ffmpeg and 6 input options come before the step's args; 3 output
+ * arguments and NULL after. */
+#define ARGS_BEFORE 7
+#define MAX_ARGS (ARGS_BEFORE + RTMPD_LADDER_MAX_ARGS + 4)
 #define BACKOFF_MIN_MS 1000u
 #define BACKOFF_MAX_MS 30000u
 /* A child that ran this long is healthy: its next death restarts fast. */
@@ -198,7 +200,7 @@ static int build_argv(const struct ladder_child *k, char *scratch, size_t scratc
     snprintf(scratch, scratch_len, "%s", k->step->args);
     for (char *save = NULL, *t = strtok_r(scratch, " \t", &save); t;
          t = strtok_r(NULL, " \t", &save)) {
-        if (n >= 7 + RTMPD_LADDER_MAX_ARGS)
+        if (n >= ARGS_BEFORE + RTMPD_LADDER_MAX_ARGS)
             return -1;
         argv[n++] = t;
     }
