@@ -514,15 +514,17 @@ void rtmpd_stream_push(struct rtmpd_stream *st, struct rtmpd_frame *f)
     }
 }
 
-/* At least what the cached GOP counts for in a subscriber's queue (payload,
- * the largest RTMP or FLV framing it can get, and each entry's cost). */
+/* At least what the cached GOP counts for in a subscriber's queue: payload,
+ * the largest RTMP or FLV framing it can get (a full chunk header, then a
+ * 5-byte fmt 3 header with extended timestamp per further chunk; FLV's 15
+ * bytes are less) and each entry's cost. */
 static uint64_t gop_queue_bytes(const struct rtmpd_gop *g, uint32_t chunk_size)
 {
     uint64_t n = 0;
     for (uint32_t i = 0; i < g->n; i++) {
         uint32_t len = g->frames[i]->len;
-        n += (uint64_t)len + 18 + (chunk_size ? (uint64_t)len / chunk_size * 5 : 0) +
-             RTMPD_QUEUE_ENTRY_COST;
+        n += (uint64_t)len + RTMPD_CHUNK_HEADER_MAX +
+             (chunk_size ? (uint64_t)len / chunk_size * 5 : 0) + RTMPD_QUEUE_ENTRY_COST;
     }
     return n;
 }
@@ -541,7 +543,7 @@ static void sub_start(struct rtmpd_sub *sub)
         /* A GOP larger than the player's queue would cut it as a slow
          * consumer before it read a byte: it waits for the next keyframe. */
         uint64_t need = gop_queue_bytes(&st->gop, sub->chunk_size);
-        if (sub->conn->q_bytes + need > q->max_bytes) {
+        if (rtmpd_conn_queue_cost(sub->conn) + need > q->max_bytes) {
             log_info(sub->conn->id, "%s: cached GOP (%llu bytes) does not fit queue.max_bytes "
                      "(%llu): the player starts at the next keyframe", st->key,
                      (unsigned long long)need, (unsigned long long)q->max_bytes);
