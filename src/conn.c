@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <linux/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -149,6 +150,27 @@ static uint64_t conn_queue_cap(const struct rtmpd_server *srv)
         if (srv->cfg->apps[i].queue.max_bytes > max)
             max = srv->cfg->apps[i].queue.max_bytes;
     return max + CONN_QUEUE_SLACK;
+}
+
+void rtmpd_conn_log_closed(const struct rtmpd_conn *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    char *what = n >= 0 ? malloc((size_t)n + 1) : NULL;
+    if (what) {
+        va_start(ap, fmt);
+        vsnprintf(what, (size_t)n + 1, fmt, ap);
+        va_end(ap);
+    }
+    rtmpd_log_access("id=%llu peer=%s %s bytes_in=%llu bytes_out=%llu duration_ms=%llu "
+                     "reason=\"%s\"",
+                     (unsigned long long)c->id, c->peer, what ? what : "-",
+                     (unsigned long long)c->bytes_in, (unsigned long long)c->bytes_out,
+                     (unsigned long long)((rtmpd_server_now_us(c->srv) - c->started_us) / 1000),
+                     c->close_reason ? c->close_reason : "closed");
+    free(what);
 }
 
 int rtmpd_conn_send_out(struct rtmpd_conn *c, struct rtmpd_out *o)

@@ -915,14 +915,9 @@ static void http_on_close(void *ud)
     struct rtmpd_conn *c = h->conn;
     /* The connection's line, like an RTMP connection's: an HTTP-FLV
      * player's stream and why it ended (its request's line came first). */
-    const char *key = h->streaming && h->st ? h->st->key : "-";
-    rtmpd_log_access("id=%llu peer=%s proto=http stream=%s role=%s requests=%u bytes_in=%llu "
-                     "bytes_out=%llu duration_ms=%llu reason=\"%s\"",
-                     (unsigned long long)c->id, c->peer, key, h->streaming ? "play" : "api",
-                     h->requests, (unsigned long long)c->bytes_in,
-                     (unsigned long long)c->bytes_out,
-                     (unsigned long long)((rtmpd_server_now_us(h->srv) - c->started_us) / 1000),
-                     c->close_reason ? c->close_reason : "closed");
+    rtmpd_conn_log_closed(c, "proto=http stream=%s role=%s requests=%u",
+                          h->streaming && h->st ? h->st->key : "-",
+                          h->streaming ? "play" : "api", h->requests);
     if (h->streaming) {
         log_info(h->conn->id, "%s: HTTP-FLV player left (%llu frames sent, %llu dropped)",
                  h->st ? h->st->key : "?", (unsigned long long)h->sub.frames_sent,

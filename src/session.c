@@ -1146,15 +1146,11 @@ static void session_on_close(void *ud)
     if (s->log_suppressed)
         log_warn(c->id, "%llu log lines about this connection suppressed (rate limit: %u, "
                  "then 1 a second)", (unsigned long long)s->log_suppressed, LOG_BURST);
-    uint64_t dur_ms = (rtmpd_server_now_us(s->srv) - c->started_us) / 1000;
     const char *role = s->roles == 3 ? "publish+play" : s->roles == 1 ? "publish"
                        : s->roles == 2 ? "play" : "none";
-    rtmpd_log_access("id=%llu peer=%s proto=rtmp app=%s stream=%s role=%s bytes_in=%llu "
-                     "bytes_out=%llu duration_ms=%llu reason=\"%s\"",
-                     (unsigned long long)c->id, c->peer, s->app_name[0] ? s->app_name : "-",
-                     s->last_stream[0] ? s->last_stream : "-", role,
-                     (unsigned long long)c->bytes_in, (unsigned long long)c->bytes_out,
-                     (unsigned long long)dur_ms, c->close_reason ? c->close_reason : "closed");
+    rtmpd_conn_log_closed(c, "proto=rtmp app=%s stream=%s role=%s",
+                          s->app_name[0] ? s->app_name : "-",
+                          s->last_stream[0] ? s->last_stream : "-", role);
     log_debug(c->id, "closed: %s", c->close_reason ? c->close_reason : "closed");
     free(s->hs);
     free(s->ns);

@@ -136,6 +136,15 @@ int rtmpd_conn_send(struct rtmpd_conn *c, const void *data, size_t len);
 int rtmpd_conn_send_owned(struct rtmpd_conn *c, uint8_t *data, size_t len);
 
 /*
+ * The access-log line of a connection that closed: "id=ID peer=ADDR FIELDS
+ * bytes_in=N bytes_out=N duration_ms=N reason="..."", where FIELDS, the
+ * protocol's own ("proto=rtmp app=... stream=... role=..."), are formatted
+ * from `fmt` as printf does.
+ */
+void rtmpd_conn_log_closed(const struct rtmpd_conn *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/*
  * What a queued message costs besides its bytes: its slot in the queue's
  * ring (which can be half empty after growing). The queue limits count it,
  * so that a peer's backlog of tiny messages (an empty audio message is 12
